@@ -1,0 +1,101 @@
+"""The notary contract (存证): anchor document digests and find them again.
+
+Methods
+- `anchor {digest, meta?}`: one document. `digest` is the chain suite's hash of
+  the file (SHA-256 or SM3), 32 bytes.
+- `anchor_batch {digests, meta?}`: up to 10,000 documents in one transaction. The
+  result carries the RFC 9162 root over the digests (leaf i = H(0x00 || digest_i)),
+  so each file later gets its own inclusion proof inside the batch.
+
+State (under the contract's namespace)
+- `d/<digest><tx id>` -> `{"i": index in batch or -1, "h": height, "t": time}`,
+  one entry per anchoring, so the same file may be anchored more than once and
+  a lookup by digest is a prefix scan.
+
+Only digests and the caller's metadata go on chain, never the file itself; the
+metadata is public, so it must not hold personal data (docs/notary.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govchain import codec, merkle
+from govchain.crypto import Suite
+from govchain.ledger import errors
+from govchain.ledger.contracts import Context, Contract
+from govchain.state import ReadView
+
+NAME = "notary"
+DIGEST_SIZE = 32
+MAX_BATCH = 10_000
+MAX_META_BYTES = 4096
+MAX_LOOKUP = 100
+
+
+def _meta(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    meta = args.get("meta", {})
+    if type(meta) is not dict:
+        ctx.fail(errors.INVALID_ARGS, "'meta' must be a map")
+    if len(codec.encode(meta)) > MAX_META_BYTES:
+        ctx.fail(errors.INVALID_ARGS, f"'meta' is larger than {MAX_META_BYTES} bytes")
+    return meta
+
+
+def _check_digest(ctx: Context, digest: Any, where: str) -> bytes:
+    if type(digest) is not bytes or len(digest) != DIGEST_SIZE:
+        ctx.fail(errors.INVALID_ARGS, f"{where} must be a {DIGEST_SIZE}-byte digest")
+    return digest
+
+
+def anchor(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    if set(args) - {"digest", "meta"}:
+        ctx.fail(errors.INVALID_ARGS, "anchor takes only 'digest' and 'meta'")
+    digest = _check_digest(ctx, args.get("digest"), "'digest'")
+    _meta(ctx, args)
+    ctx.state.put(b"d/" + digest + ctx.tx_id, {"i": -1, "h": ctx.height, "t": ctx.time})
+    ctx.emit("anchored", digest=digest, count=1)
+    return {"count": 1}
+
+
+def anchor_batch(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    if set(args) - {"digests", "meta"}:
+        ctx.fail(errors.INVALID_ARGS, "anchor_batch takes only 'digests' and 'meta'")
+    digests = args.get("digests")
+    if type(digests) is not list or not 0 < len(digests) <= MAX_BATCH:
+        ctx.fail(errors.INVALID_ARGS, f"'digests' must be a list of 1..{MAX_BATCH} digests")
+    _meta(ctx, args)
+    h = ctx.suite.hash
+    leaves = []
+    for i, digest in enumerate(digests):
+        _check_digest(ctx, digest, f"'digests[{i}]'")
+        ctx.state.put(b"d/" + digest + ctx.tx_id, {"i": i, "h": ctx.height, "t": ctx.time})
+        leaves.append(merkle.leaf_hash(h, digest))
+    root = merkle.root_from_leaf_hashes(h, leaves)
+    ctx.emit("anchored_batch", root=root, count=len(digests))
+    return {"count": len(digests), "root": root}
+
+
+def lookup(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every anchoring of a digest, oldest key first: [{tx, index, height, time}]."""
+    digest = args.get("digest")
+    if type(digest) is not bytes or len(digest) != DIGEST_SIZE:
+        raise ValueError(f"'digest' must be {DIGEST_SIZE} bytes")
+    found = []
+    for key, value in view.scan(b"d/" + digest, MAX_LOOKUP):
+        found.append({"tx": key[2 + DIGEST_SIZE :], "index": value["i"], "height": value["h"], "time": value["t"]})
+    found.sort(key=lambda item: (item["height"], item["tx"]))
+    return found
+
+
+def batch_proof(suite: Suite, digests: list[bytes], index: int) -> list[bytes]:
+    """The inclusion proof of `digests[index]` under the batch root in the result."""
+    h = suite.hash
+    return merkle.inclusion_proof(h, [merkle.leaf_hash(h, d) for d in digests], index)
+
+
+CONTRACT = Contract(
+    name=NAME,
+    methods={"anchor": anchor, "anchor_batch": anchor_batch},
+    queries={"lookup": lookup},
+)

@@ -1,0 +1,1 @@
+"""The ledger's rules: transactions, blocks, results, contracts and the state transition."""

@@ -1,0 +1,70 @@
+"""The contract interface: the narrow line between the ledger and every business module.
+
+A contract is a name plus two tables of plain functions:
+- `methods`: called by the state machine for each transaction, with a `Context`
+  that exposes only what is deterministic (block height and time, the sender,
+  the contract's own state). A method returns a value (recorded in the result)
+  or raises `ContractError` to fail the transaction and discard its writes.
+- `queries`: read-only functions over committed state, for the API.
+
+Contracts never see ordering, the network, the wall clock or randomness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NoReturn
+
+from govchain.crypto import Suite
+from govchain.ledger.errors import ContractError
+from govchain.state import ContractState, ReadView
+
+MAX_EVENTS = 64
+
+
+@dataclass(slots=True)
+class Context:
+    """What a method may know while it executes."""
+
+    suite: Suite
+    chain_id: str
+    height: int
+    time: int
+    tx_id: bytes
+    sender: bytes
+    state: ContractState
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def emit(self, kind: str, **attrs: Any) -> None:
+        """Record an event in the transaction's result (clients and the portal read them)."""
+        if len(self.events) >= MAX_EVENTS:
+            self.fail("too_many_events", f"a transaction may emit at most {MAX_EVENTS} events")
+        self.events.append({"type": kind, "attrs": attrs})
+
+    def fail(self, code: str, message: str) -> NoReturn:
+        raise ContractError(code, message)
+
+
+Method = Callable[[Context, dict[str, Any]], Any]
+Query = Callable[[ReadView, Suite, dict[str, Any]], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    name: str
+    methods: Mapping[str, Method]
+    queries: Mapping[str, Query] = field(default_factory=dict)
+
+
+class Registry:
+    """The contracts a chain runs, by name. Built once at node start; identical on every peer."""
+
+    def __init__(self, contracts: list[Contract]) -> None:
+        self._contracts = {c.name: c for c in contracts}
+
+    def get(self, name: str) -> Contract | None:
+        return self._contracts.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._contracts)

@@ -1,0 +1,160 @@
+"""The state transition: (parent block, ordered transactions) -> the next block.
+
+Every peer runs exactly this function on exactly the same input and must reach
+the same header. It reads top to bottom:
+
+1. fix the block's height and time (time never goes backwards);
+2. for each transaction: leave it out if it fails an admission check
+   (signature, replay, chain, expiry); otherwise run its contract method on a
+   private overlay and record a result, keeping the writes only on success;
+3. compute the roots (transactions, results, state, log) and the header.
+
+Nothing here touches the disk: the caller commits the outcome atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from govchain import codec, merkle
+from govchain.crypto import Suite
+from govchain.ledger import errors
+from govchain.ledger.blocks import Genesis, Header
+from govchain.ledger.contracts import Context, Registry
+from govchain.ledger.errors import ContractError, TxRejected
+from govchain.ledger.results import TxResult, log_leaf
+from govchain.ledger.transactions import SignedTx, check_tx_context
+from govchain.state import BlockState, ContractState, StateReader, next_state_root
+
+
+class ChainReader(StateReader, Protocol):
+    """Committed chain data the transition may consult (deterministic on every peer)."""
+
+    def has_tx(self, tx_id: bytes) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChainContext:
+    """What is fixed for the life of a chain (until governance changes it)."""
+
+    suite: Suite
+    genesis: Genesis
+    registry: Registry
+
+
+@dataclass(frozen=True, slots=True)
+class Parent:
+    """The last committed block, as the next transition needs it."""
+
+    header: Header
+    log_frontier: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockOutcome:
+    header: Header
+    txs: list[SignedTx]
+    results: list[TxResult]
+    result_bytes: list[bytes]
+    writes: dict[bytes, bytes | None]
+    log_nodes: list[tuple[int, int, bytes]]
+    log_frontier: tuple[bytes, ...]
+    dropped: list[tuple[SignedTx, str, str]]  # (tx, reason code, message)
+
+
+def apply_block(
+    chain: ChainContext,
+    parent: Parent,
+    time: int,
+    txs: Sequence[SignedTx],
+    signature_ok: Sequence[bool],
+    reader: ChainReader,
+) -> BlockOutcome:
+    suite = chain.suite
+    height = parent.header.height + 1
+    time = max(time, parent.header.time)
+
+    block_state = BlockState(reader)
+    included: list[SignedTx] = []
+    results: list[TxResult] = []
+    dropped: list[tuple[SignedTx, str, str]] = []
+    seen: set[bytes] = set()
+    for tx, sig_ok in zip(txs, signature_ok, strict=True):
+        try:
+            admit_in_block(chain, tx, sig_ok, time, seen, reader)
+        except TxRejected as exc:
+            dropped.append((tx, exc.code, exc.message))
+            continue
+        seen.add(tx.id)
+        included.append(tx)
+        results.append(apply_tx(chain, block_state, tx, height, time))
+
+    result_bytes = [r.encode() for r in results]
+    result_hashes = [suite.hash(b) for b in result_bytes]
+    h = suite.hash
+    log = merkle.MerkleLog(h, parent.header.log_size, list(parent.log_frontier))
+    log_nodes = log.append_many(
+        [merkle.leaf_hash(h, log_leaf(tx.id, rh)) for tx, rh in zip(included, result_hashes, strict=True)]
+    )
+    header = Header(
+        chain=chain.genesis.chain_id,
+        height=height,
+        prev=parent.header.hash(suite),
+        time=time,
+        tx_count=len(included),
+        tx_root=merkle.root_from_leaf_hashes(h, [merkle.leaf_hash(h, tx.id) for tx in included]),
+        result_root=merkle.root_from_leaf_hashes(h, [merkle.leaf_hash(h, rh) for rh in result_hashes]),
+        state_root=next_state_root(h, parent.header.state_root, block_state.writes),
+        log_size=log.size,
+        log_root=log.root(),
+    )
+    return BlockOutcome(
+        header, included, results, result_bytes, block_state.writes, log_nodes, tuple(log.frontier), dropped
+    )
+
+
+def admit_in_block(
+    chain: ChainContext, tx: SignedTx, signature_ok: bool, time: int, seen: set[bytes], reader: ChainReader
+) -> None:
+    """The admission checks again, now against the block's time and committed history."""
+    if not signature_ok:
+        raise TxRejected(errors.BAD_SIGNATURE, "signature does not verify")
+    if tx.id in seen or reader.has_tx(tx.id):
+        raise TxRejected(errors.REPLAYED, "transaction already committed")
+    params = chain.genesis.params
+    check_tx_context(tx, chain.genesis.chain_id, time, params.max_tx_ttl_ms)
+
+
+def apply_tx(chain: ChainContext, block_state: BlockState, tx: SignedTx, height: int, time: int) -> TxResult:
+    """Run one transaction's method; its writes survive only if it succeeds."""
+    contract = chain.registry.get(tx.body.contract)
+    if contract is None:
+        return TxResult(errors.UNKNOWN_CONTRACT, f"no contract named '{tx.body.contract}'")
+    method = contract.methods.get(tx.body.method)
+    if method is None:
+        return TxResult(errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'")
+    tx_state = block_state.begin()
+    ctx = Context(
+        suite=chain.suite,
+        chain_id=chain.genesis.chain_id,
+        height=height,
+        time=time,
+        tx_id=tx.id,
+        sender=tx.body.sender,
+        state=ContractState(tx_state, contract.name),
+    )
+    try:
+        data = method(ctx, tx.body.args)
+        codec.encode(data)
+    except ContractError as exc:
+        return TxResult(exc.code, exc.message)
+    except codec.CodecError as exc:
+        return TxResult(errors.CONTRACT_ERROR, f"method returned or stored an unencodable value: {exc}")
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as exc:
+        # A contract bug must not halt the chain: every peer fails the same transaction
+        # the same way. The message names only the exception type, which is deterministic.
+        return TxResult(errors.CONTRACT_ERROR, f"contract raised {type(exc).__name__}")
+    tx_state.commit()
+    return TxResult(errors.OK, "", ctx.events, data)

@@ -1,0 +1,158 @@
+"""Transactions: the signed envelope every write travels in.
+
+Wire form (docs/protocol.md, "Transactions"): the canonical CBOR map
+`{"body": <bytes>, "sig": <64 bytes>}`, where `body` is itself the canonical
+CBOR encoding of a map with the fields of `TxBody`.
+
+- The transaction id is `H(body)`: it covers every field the sender signed and
+  nothing else, so re-encoding the signature cannot make a "new" transaction.
+- The signature is over `TX_DOMAIN || body`, so a signed transaction can never be
+  mistaken for a signed block header.
+- Replay protection: `nonce` makes ids unique, every committed id is indexed for
+  ever, and `expiry` bounds how long a signed transaction stays usable.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from govchain import codec
+from govchain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, Suite
+from govchain.ledger import errors
+from govchain.ledger.errors import TxRejected
+
+TX_VERSION = 1
+TX_DOMAIN = b"govchain-tx\x00"
+MIN_NONCE = 8
+MAX_NONCE = 32
+MAX_NAME = 64
+
+_BODY_FIELDS = frozenset({"v", "chain", "from", "contract", "method", "args", "nonce", "expiry"})
+
+
+@dataclass(frozen=True, slots=True)
+class TxBody:
+    """What the sender signs."""
+
+    chain: str
+    sender: bytes  # 65-byte public key
+    contract: str
+    method: str
+    args: dict[str, Any]
+    nonce: bytes
+    expiry: int  # milliseconds since the Unix epoch
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "v": TX_VERSION,
+            "chain": self.chain,
+            "from": self.sender,
+            "contract": self.contract,
+            "method": self.method,
+            "args": self.args,
+            "nonce": self.nonce,
+            "expiry": self.expiry,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SignedTx:
+    """A decoded, well-formed envelope. `raw` is the exact wire bytes."""
+
+    body: TxBody
+    body_bytes: bytes
+    signature: bytes
+    raw: bytes
+    id: bytes
+
+    def signing_input(self) -> bytes:
+        return TX_DOMAIN + self.body_bytes
+
+
+def new_nonce() -> bytes:
+    return secrets.token_bytes(16)
+
+
+def sign_tx(suite: Suite, private_key: bytes, body: TxBody) -> SignedTx:
+    """Encode and sign `body`; the result is ready to submit."""
+    body_bytes = codec.encode(body.to_value())
+    signature = suite.sign(private_key, TX_DOMAIN + body_bytes)
+    raw = codec.encode({"body": body_bytes, "sig": signature})
+    return SignedTx(body, body_bytes, signature, raw, suite.hash(body_bytes))
+
+
+def _field(value: dict[str, Any], name: str, kind: type) -> Any:
+    item = value.get(name)
+    if type(item) is not kind:
+        raise TxRejected(errors.INVALID_FIELD, f"field '{name}' must be {kind.__name__}")
+    return item
+
+
+def decode_tx(suite: Suite, raw: bytes, max_size: int) -> SignedTx:
+    """Parse and structurally check an envelope. Does not verify the signature."""
+    if len(raw) > max_size:
+        raise TxRejected(errors.TOO_LARGE, f"transaction is {len(raw)} bytes; the limit is {max_size}")
+    try:
+        envelope = codec.decode(raw)
+    except codec.CodecError as exc:
+        code = errors.NOT_CANONICAL if exc.reason == "not_canonical" else errors.MALFORMED
+        raise TxRejected(code, f"envelope: {exc}") from None
+    if type(envelope) is not dict or set(envelope) != {"body", "sig"}:
+        raise TxRejected(errors.MALFORMED, "envelope must be a map with exactly 'body' and 'sig'")
+    body_bytes = envelope["body"]
+    signature = envelope["sig"]
+    if type(body_bytes) is not bytes or type(signature) is not bytes:
+        raise TxRejected(errors.MALFORMED, "'body' and 'sig' must be byte strings")
+    if len(signature) != SIGNATURE_SIZE:
+        raise TxRejected(errors.INVALID_FIELD, f"'sig' must be {SIGNATURE_SIZE} bytes")
+    try:
+        value = codec.decode(body_bytes)
+    except codec.CodecError as exc:
+        code = errors.NOT_CANONICAL if exc.reason == "not_canonical" else errors.MALFORMED
+        raise TxRejected(code, f"body: {exc}") from None
+    if type(value) is not dict:
+        raise TxRejected(errors.MALFORMED, "body must be a map")
+    if value.get("v") != TX_VERSION or type(value.get("v")) is not int:
+        raise TxRejected(errors.UNSUPPORTED_VERSION, f"body field 'v' must be {TX_VERSION}")
+    extra = set(value) - _BODY_FIELDS
+    if extra:
+        raise TxRejected(errors.INVALID_FIELD, f"unknown body fields: {sorted(extra)}")
+    sender = _field(value, "from", bytes)
+    if len(sender) != PUBLIC_KEY_SIZE:
+        raise TxRejected(errors.INVALID_FIELD, f"'from' must be a {PUBLIC_KEY_SIZE}-byte public key")
+    nonce = _field(value, "nonce", bytes)
+    if not MIN_NONCE <= len(nonce) <= MAX_NONCE:
+        raise TxRejected(errors.INVALID_FIELD, f"'nonce' must be {MIN_NONCE}..{MAX_NONCE} bytes")
+    contract = _field(value, "contract", str)
+    method = _field(value, "method", str)
+    chain = _field(value, "chain", str)
+    for name, text in (("contract", contract), ("method", method), ("chain", chain)):
+        if not 0 < len(text) <= MAX_NAME:
+            raise TxRejected(errors.INVALID_FIELD, f"'{name}' must be 1..{MAX_NAME} characters")
+    body = TxBody(
+        chain=chain,
+        sender=sender,
+        contract=contract,
+        method=method,
+        args=_field(value, "args", dict),
+        nonce=nonce,
+        expiry=_field(value, "expiry", int),
+    )
+    return SignedTx(body, body_bytes, signature, raw, suite.hash(body_bytes))
+
+
+def check_tx_context(tx: SignedTx, chain_id: str, now_ms: int, max_ttl_ms: int) -> None:
+    """The time- and chain-dependent checks: the same at admission and at execution."""
+    if tx.body.chain != chain_id:
+        raise TxRejected(errors.WRONG_CHAIN, f"transaction is for chain '{tx.body.chain}', not '{chain_id}'")
+    if tx.body.expiry <= now_ms:
+        raise TxRejected(errors.EXPIRED, "transaction expired")
+    if tx.body.expiry > now_ms + max_ttl_ms:
+        raise TxRejected(errors.EXPIRY_TOO_FAR, f"expiry is more than {max_ttl_ms} ms ahead")
+
+
+def sender_address(suite: Suite, public_key: bytes) -> str:
+    """A short, stable name for a key: the first 20 bytes of its hash, in hex."""
+    return suite.hash(public_key)[:20].hex()

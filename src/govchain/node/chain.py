@@ -1,0 +1,104 @@
+"""A node's chain on disk: its data directory, genesis, signing key and store.
+
+Layout of a data directory (docs/architecture.md, "Data directory"):
+- `genesis.cbor`   the genesis document (its hash is the chain id anyone can pin)
+- `node-key.json`  the node's header-signing key, file mode 0600
+- `chain.db`       the SQLite store (plus its -wal and -shm files)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from govchain.crypto import KeyPair, Suite, get_suite
+from govchain.ledger.blocks import ChainParams, Genesis
+
+GENESIS_FILE = "genesis.cbor"
+NODE_KEY_FILE = "node-key.json"
+DB_FILE = "chain.db"
+DEV_CHAIN_ID = "govchain-dev"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFile:
+    suite: str
+    keys: KeyPair
+
+    def save(self, path: Path) -> None:
+        """Write with mode 0600 from the start, so the secret is never world-readable."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(
+            {"suite": self.suite, "private": self.keys.private.hex(), "public": self.keys.public.hex()}, indent=2
+        )
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(data + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> KeyFile:
+        try:
+            value = json.loads(path.read_text())
+            suite = get_suite(value["suite"])
+            private = bytes.fromhex(value["private"])
+            public = suite.public_key(private)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a usable govchain key file ({exc})") from None
+        if value.get("public") and bytes.fromhex(value["public"]) != public:
+            raise ValueError(f"{path}: public key does not match the private key")
+        return cls(suite.name, KeyPair(private, public))
+
+    @classmethod
+    def generate(cls, suite: Suite) -> KeyFile:
+        return cls(suite.name, suite.generate_keypair())
+
+
+@dataclass(frozen=True, slots=True)
+class ChainFiles:
+    data_dir: Path
+
+    @property
+    def genesis(self) -> Path:
+        return self.data_dir / GENESIS_FILE
+
+    @property
+    def node_key(self) -> Path:
+        return self.data_dir / NODE_KEY_FILE
+
+    @property
+    def db(self) -> Path:
+        return self.data_dir / DB_FILE
+
+    def exists(self) -> bool:
+        return self.genesis.exists()
+
+
+def create_dev_chain(
+    data_dir: Path, suite_name: str, chain_id: str = DEV_CHAIN_ID, params: ChainParams | None = None
+) -> Genesis:
+    """A new single-signer development chain whose only signer is this node's key."""
+    files = ChainFiles(data_dir)
+    if files.exists():
+        raise FileExistsError(f"{data_dir} already holds a chain")
+    suite = get_suite(suite_name)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = KeyFile.generate(suite)
+    key.save(files.node_key)
+    genesis = Genesis(
+        chain_id=chain_id,
+        suite=suite.name,
+        time=int(time.time() * 1000),
+        signers=(key.keys.public,),
+        params=params or ChainParams(),
+    )
+    tmp = files.genesis.with_suffix(".tmp")
+    tmp.write_bytes(genesis.encode())
+    os.replace(tmp, files.genesis)
+    return genesis
+
+
+def load_genesis(data_dir: Path) -> Genesis:
+    return Genesis.decode(ChainFiles(data_dir).genesis.read_bytes())

@@ -1,0 +1,133 @@
+"""Building receipts (存证凭证) and other proofs from the store.
+
+A receipt is one JSON file holding everything needed to check, offline, that a
+transaction (and optionally one document it anchored) is in the chain; its
+layout is in docs/protocol.md, "Receipts", and `govchain.verify.receipt`
+checks it. Binary fields are lowercase hex.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from govchain import codec, merkle
+from govchain.contracts.notary.contract import NAME as NOTARY, batch_proof
+from govchain.ledger.blocks import Header
+from govchain.ledger.results import TxResult
+from govchain.node.node import Node
+from govchain.verify.receipt import RECEIPT_FORMAT, RECEIPT_VERSION
+
+MAX_EMBEDDED_ENVELOPE = 64 * 1024
+
+
+class ProofUnavailable(LookupError):
+    """The thing asked for is not on this chain (yet)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def iso_time(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="milliseconds")
+
+
+def build_receipt(node: Node, tx_id: bytes, digest: bytes | None = None) -> dict[str, Any]:
+    stored = node.store.tx(tx_id)
+    if stored is None:
+        raise ProofUnavailable("unknown_tx", "no committed transaction with this id")
+    block = node.store.block(stored.height)
+    assert block is not None
+    header = Header.decode(block.header)
+    h = node.suite.hash
+    path = merkle.inclusion_proof_from_store(h, node.store, stored.log_index, header.log_size)
+    envelope = codec.decode(stored.envelope)
+    body = codec.decode(envelope["body"])
+    result = TxResult.decode(stored.result)
+
+    document: dict[str, Any] | None = None
+    if body["contract"] == NOTARY and result.ok:
+        document = _document_proof(node, body, digest)
+    elif digest is not None:
+        raise ProofUnavailable("not_found", "this transaction anchored no document")
+
+    signatures = codec.decode(block.signatures)
+    receipt: dict[str, Any] = {
+        "format": RECEIPT_FORMAT,
+        "version": RECEIPT_VERSION,
+        "suite": node.suite.name,
+        "chain": {
+            "id": node.genesis.chain_id,
+            "genesis_hash": node.genesis_hash.hex(),
+            "genesis": node.genesis.encode().hex(),
+        },
+        "block": {
+            "height": header.height,
+            "hash": block.hash.hex(),
+            "header": block.header.hex(),
+            "signatures": [{"key": s["key"].hex(), "sig": s["sig"].hex()} for s in signatures],
+        },
+        "tx": {
+            "id": tx_id.hex(),
+            "envelope": stored.envelope.hex() if len(stored.envelope) <= MAX_EMBEDDED_ENVELOPE else None,
+        },
+        "result": stored.result.hex(),
+        "log_proof": {"index": stored.log_index, "size": header.log_size, "path": [x.hex() for x in path]},
+        "summary": {
+            "contract": body["contract"],
+            "method": body["method"],
+            "sender": body["from"].hex(),
+            "height": header.height,
+            "time": iso_time(header.time),
+            "meta": _printable(body["args"].get("meta")),
+        },
+    }
+    if document is not None:
+        receipt["document"] = document
+    return receipt
+
+
+def _document_proof(node: Node, body: dict[str, Any], digest: bytes | None) -> dict[str, Any]:
+    args = body["args"]
+    if body["method"] == "anchor":
+        if digest is not None and digest != args["digest"]:
+            raise ProofUnavailable("not_found", "this transaction did not anchor that digest")
+        return {"digest": args["digest"].hex(), "batch_index": None, "batch_path": None}
+    digests: list[bytes] = args["digests"]
+    if digest is None:
+        digest = digests[0]
+    try:
+        index = digests.index(digest)
+    except ValueError:
+        raise ProofUnavailable("not_found", "this transaction did not anchor that digest") from None
+    return {
+        "digest": digest.hex(),
+        "batch_index": index,
+        "batch_path": [x.hex() for x in batch_proof(node.suite, digests, index)],
+    }
+
+
+def _printable(value: Any) -> Any:
+    """Metadata for people to read (not verified): bytes become hex."""
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _printable(v) for k, v in value.items()}
+    return value
+
+
+def consistency(node: Node, old_size: int, new_size: int) -> dict[str, Any]:
+    if not 0 <= old_size <= new_size <= node.parent.header.log_size:
+        raise ProofUnavailable("bad_request", f"sizes must satisfy 0 <= old <= new <= {node.parent.header.log_size}")
+    h = node.suite.hash
+    proof = merkle.consistency_proof_from_store(h, node.store, old_size, new_size)
+    return {
+        "old_size": old_size,
+        "new_size": new_size,
+        "old_root": merkle.root_from_store(h, node.store, old_size).hex(),
+        "new_root": merkle.root_from_store(h, node.store, new_size).hex(),
+        "proof": [x.hex() for x in proof],
+    }

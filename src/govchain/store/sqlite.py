@@ -1,0 +1,228 @@
+"""SQLite storage: one database transaction per block, so a crash never leaves half a block.
+
+- WAL journal with `synchronous=FULL`: a block whose commit returned is on disk,
+  so a transaction acknowledged as committed survives kill -9 and power loss.
+- One writer connection (the block executor's thread); every other thread reads
+  through its own connection, which WAL lets run beside the writer.
+- Tables: `meta` (genesis), `blocks`, `txs` (keyed by their index in the chain's
+  Merkle log, which is also their global order), `state` (latest value of each
+  key), `state_history` (every version), `log_nodes` (perfect subtrees of the log).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL UNIQUE,
+    header BLOB NOT NULL,
+    signatures BLOB NOT NULL,
+    frontier BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS txs (
+    log_index INTEGER PRIMARY KEY,
+    id BLOB NOT NULL UNIQUE,
+    height INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    result BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL, height INTEGER NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_history (
+    key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB, PRIMARY KEY (key, height)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log_nodes (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTx:
+    log_index: int
+    id: bytes
+    height: int
+    envelope: bytes
+    result: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlock:
+    height: int
+    hash: bytes
+    header: bytes
+    signatures: bytes
+    frontier: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BlockWrite:
+    """Everything one block adds, written in a single database transaction."""
+
+    height: int
+    hash: bytes
+    header: bytes
+    signatures: bytes
+    frontier: bytes
+    txs: Sequence[tuple[int, bytes, bytes, bytes]]  # (log_index, id, envelope, result)
+    writes: dict[bytes, bytes | None]
+    log_nodes: Sequence[tuple[int, int, bytes]]
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._writer = self._connect()
+        self._writer.executescript(_SCHEMA)
+        version = self.meta_get("schema")
+        if version is None:
+            with self._writer:
+                self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION).encode(),))
+        elif int(version) != SCHEMA_VERSION:
+            raise RuntimeError(f"{path}: schema version {int(version)} is not {SCHEMA_VERSION}")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        self._writer.close()
+
+    # --- writes (the executor's thread only) ---------------------------------------
+
+    def meta_put(self, key: str, value: bytes) -> None:
+        with self._writer:
+            self._writer.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def commit_block(self, block: BlockWrite) -> None:
+        """Write a whole block, or nothing (a crash mid-way rolls back on reopen)."""
+        c = self._writer
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                "INSERT INTO blocks VALUES (?, ?, ?, ?, ?)",
+                (block.height, block.hash, block.header, block.signatures, block.frontier),
+            )
+            c.executemany(
+                "INSERT INTO txs VALUES (?, ?, ?, ?, ?)",
+                [(i, tx_id, block.height, env, res) for i, tx_id, env, res in block.txs],
+            )
+            live = [(k, v, block.height) for k, v in block.writes.items() if v is not None]
+            dead = [(k,) for k, v in block.writes.items() if v is None]
+            c.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", live)
+            c.executemany("DELETE FROM state WHERE key = ?", dead)
+            c.executemany(
+                "INSERT OR REPLACE INTO state_history VALUES (?, ?, ?)",
+                [(k, block.height, v) for k, v in block.writes.items()],
+            )
+            c.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", block.log_nodes)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    # --- reads (any thread) -------------------------------------------------------
+
+    def meta_get(self, key: str) -> bytes | None:
+        row = self._reader().execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def latest_block(self) -> StoredBlock | None:
+        row = self._reader().execute("SELECT * FROM blocks ORDER BY height DESC LIMIT 1").fetchone()
+        return None if row is None else StoredBlock(*row)
+
+    def block(self, height: int) -> StoredBlock | None:
+        row = self._reader().execute("SELECT * FROM blocks WHERE height = ?", (height,)).fetchone()
+        return None if row is None else StoredBlock(*row)
+
+    def block_by_hash(self, block_hash: bytes) -> StoredBlock | None:
+        row = self._reader().execute("SELECT * FROM blocks WHERE hash = ?", (block_hash,)).fetchone()
+        return None if row is None else StoredBlock(*row)
+
+    def has_tx(self, tx_id: bytes) -> bool:
+        return self._reader().execute("SELECT 1 FROM txs WHERE id = ?", (tx_id,)).fetchone() is not None
+
+    def tx(self, tx_id: bytes) -> StoredTx | None:
+        row = self._reader().execute("SELECT * FROM txs WHERE id = ?", (tx_id,)).fetchone()
+        return None if row is None else StoredTx(*row)
+
+    def tx_at(self, log_index: int) -> StoredTx | None:
+        row = self._reader().execute("SELECT * FROM txs WHERE log_index = ?", (log_index,)).fetchone()
+        return None if row is None else StoredTx(*row)
+
+    def txs_in_range(self, start: int, end: int) -> list[StoredTx]:
+        rows = self._reader().execute(
+            "SELECT * FROM txs WHERE log_index >= ? AND log_index < ? ORDER BY log_index", (start, end)
+        )
+        return [StoredTx(*row) for row in rows]
+
+    def tx_count(self) -> int:
+        row = self._reader().execute("SELECT COALESCE(MAX(log_index) + 1, 0) FROM txs").fetchone()
+        return int(row[0])
+
+    def state_get(self, key: bytes) -> bytes | None:
+        row = self._reader().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def state_scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        """Keys starting with `prefix`, in key order."""
+        upper = _prefix_upper_bound(prefix)
+        if upper is None:
+            rows = self._reader().execute(
+                "SELECT key, value FROM state WHERE key >= ? ORDER BY key LIMIT ?", (prefix, limit)
+            )
+        else:
+            rows = self._reader().execute(
+                "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+                (prefix, upper, limit),
+            )
+        return [(bytes(k), bytes(v)) for k, v in rows]
+
+    def state_history(self, key: bytes, limit: int = 100) -> list[tuple[int, bytes | None]]:
+        rows = self._reader().execute(
+            "SELECT height, value FROM state_history WHERE key = ? ORDER BY height DESC LIMIT ?", (key, limit)
+        )
+        return [(h, None if v is None else bytes(v)) for h, v in rows]
+
+    def get_node(self, level: int, index: int) -> bytes | None:
+        row = self._reader().execute(
+            "SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, index)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def get_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Merkle log nodes by (level, index); missing ones are simply absent."""
+        found: dict[tuple[int, int], bytes] = {}
+        for level, index in keys:
+            node = self.get_node(level, index)
+            if node is not None:
+                found[(level, index)] = node
+        return found
+
+
+def _prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with `prefix`."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])

@@ -1,0 +1,232 @@
+"""Offline receipt verification, with nothing but `crypto`, `codec` and `merkle`.
+
+This module is the reference for third-party verifiers (and the portal's
+JavaScript one): it decodes the raw CBOR maps itself rather than importing the
+ledger, so every check below is visible in one file. docs/protocol.md,
+"Receipts", lists the same steps.
+
+Checks, in order, each with the failure class it reports:
+1. the receipt is readable JSON of a known format and suite      -> `unreadable`
+2. the genesis document hashes to the stated chain identity, the
+   header and transaction name that chain, and (if given) it is the
+   chain the caller trusts                                       -> `wrong_chain`
+3. enough of the chain's signers signed the block header, and the
+   sender signed the transaction                                 -> `signature`
+4. the (tx id, result hash) leaf is in the header's log, inside the
+   block's own range; the result is a success; the document digest
+   is what the transaction anchored (and in its batch)           -> `proof`
+5. the file, if given, hashes to the anchored digest              -> `file_altered`
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from govchain import codec, merkle
+from govchain.crypto import Suite, get_suite
+
+RECEIPT_FORMAT = "govchain-receipt"
+RECEIPT_VERSION = 1
+TX_DOMAIN = b"govchain-tx\x00"
+HEADER_DOMAIN = b"govchain-header\x00"
+
+UNREADABLE = "unreadable"
+WRONG_CHAIN = "wrong_chain"
+SIGNATURE = "signature"
+PROOF = "proof"
+FILE_ALTERED = "file_altered"
+
+
+class ReceiptUnreadable(ValueError):
+    """The input is not a receipt this verifier understands (CLI exit code 2)."""
+
+
+@dataclass
+class Verdict:
+    """The outcome: `ok`, or the first failed check with its class and a plain explanation."""
+
+    ok: bool
+    failure: str | None = None
+    message: str = ""
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class _Fail(Exception):
+    def __init__(self, failure: str, message: str) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.message = message
+
+
+def _hex(value: Any, what: str, size: int | None = None) -> bytes:
+    if not isinstance(value, str):
+        raise ReceiptUnreadable(f"{what} must be a hex string")
+    try:
+        data = bytes.fromhex(value)
+    except ValueError:
+        raise ReceiptUnreadable(f"{what} is not valid hex") from None
+    if size is not None and len(data) != size:
+        raise ReceiptUnreadable(f"{what} must be {size} bytes")
+    return data
+
+
+def _cbor_map(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = codec.decode(data)
+    except codec.CodecError as exc:
+        raise ReceiptUnreadable(f"{what} is not canonical CBOR: {exc}") from None
+    if type(value) is not dict:
+        raise ReceiptUnreadable(f"{what} must be a CBOR map")
+    return value
+
+
+def load_receipt(text: str | bytes) -> dict[str, Any]:
+    try:
+        receipt = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ReceiptUnreadable(f"not JSON: {exc}") from None
+    if not isinstance(receipt, dict) or receipt.get("format") != RECEIPT_FORMAT:
+        raise ReceiptUnreadable(f"not a {RECEIPT_FORMAT} file")
+    if receipt.get("version") != RECEIPT_VERSION:
+        raise ReceiptUnreadable(f"receipt version {receipt.get('version')!r} is not supported (need {RECEIPT_VERSION})")
+    return receipt
+
+
+def verify_receipt(
+    receipt: dict[str, Any], file_bytes: bytes | None = None, trusted_genesis: bytes | None = None
+) -> Verdict:
+    """Check a parsed receipt. Raises ReceiptUnreadable for malformed input."""
+    try:
+        suite = get_suite(str(receipt.get("suite")))
+    except ValueError:
+        raise ReceiptUnreadable(f"unknown suite {receipt.get('suite')!r}") from None
+    try:
+        parts = _parse(receipt)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ReceiptUnreadable(f"missing or malformed field: {exc}") from None
+    try:
+        facts = _check(suite, parts, file_bytes, trusted_genesis)
+    except _Fail as exc:
+        return Verdict(False, exc.failure, exc.message)
+    return Verdict(True, None, "valid", facts)
+
+
+def _parse(receipt: dict[str, Any]) -> dict[str, Any]:
+    chain, block, tx, proof = receipt["chain"], receipt["block"], receipt["tx"], receipt["log_proof"]
+    envelope = _hex(tx["envelope"], "tx.envelope") if tx.get("envelope") else None
+    document = receipt.get("document")
+    return {
+        "genesis_bytes": _hex(chain["genesis"], "chain.genesis"),
+        "genesis_hash": _hex(chain["genesis_hash"], "chain.genesis_hash", 32),
+        "header_bytes": _hex(block["header"], "block.header"),
+        "signatures": [
+            (_hex(s["key"], "signature key", 65), _hex(s["sig"], "signature", 64)) for s in block["signatures"]
+        ],
+        "tx_id": _hex(tx["id"], "tx.id", 32),
+        "envelope": envelope,
+        "result_bytes": _hex(receipt["result"], "result"),
+        "index": int(proof["index"]),
+        "size": int(proof["size"]),
+        "path": [_hex(p, "log_proof.path", 32) for p in proof["path"]],
+        "document": None
+        if document is None
+        else {
+            "digest": _hex(document["digest"], "document.digest", 32),
+            "batch_index": document.get("batch_index"),
+            "batch_path": [_hex(p, "document.batch_path", 32) for p in document.get("batch_path") or []],
+        },
+    }
+
+
+def _check(
+    suite: Suite, p: dict[str, Any], file_bytes: bytes | None, trusted_genesis: bytes | None
+) -> dict[str, Any]:
+    h = suite.hash
+    genesis = _cbor_map(p["genesis_bytes"], "chain.genesis")
+    header = _cbor_map(p["header_bytes"], "block.header")
+    result = _cbor_map(p["result_bytes"], "result")
+
+    # 2. which chain
+    if h(p["genesis_bytes"]) != p["genesis_hash"]:
+        raise _Fail(WRONG_CHAIN, "the genesis document does not hash to the stated chain identity")
+    if trusted_genesis is not None and p["genesis_hash"] != trusted_genesis:
+        raise _Fail(WRONG_CHAIN, "the receipt is from a different chain than the one you trust")
+    if genesis.get("suite") != suite.name:
+        raise _Fail(WRONG_CHAIN, "the receipt's suite is not the chain's suite")
+    if header.get("chain") != genesis.get("chain"):
+        raise _Fail(WRONG_CHAIN, "the block header names another chain")
+
+    # 3. signatures: header quorum, then the sender's signature
+    signers = set(genesis.get("signers", []))
+    quorum = len(signers) * 2 // 3 + 1
+    good = {
+        key
+        for key, sig in p["signatures"]
+        if key in signers and suite.verify(key, HEADER_DOMAIN + p["header_bytes"], sig)
+    }
+    if len(good) < quorum:
+        raise _Fail(SIGNATURE, f"block header has {len(good)} valid signer signatures; {quorum} required")
+    body: dict[str, Any] | None = None
+    if p["envelope"] is not None:
+        envelope = _cbor_map(p["envelope"], "tx.envelope")
+        body_bytes = envelope.get("body")
+        if type(body_bytes) is not bytes:
+            raise ReceiptUnreadable("tx.envelope has no body")
+        if h(body_bytes) != p["tx_id"]:
+            raise _Fail(PROOF, "the transaction does not match its id")
+        body = _cbor_map(body_bytes, "tx.body")
+        sender, sig = body.get("from"), envelope.get("sig")
+        if type(sender) is not bytes or type(sig) is not bytes or not suite.verify(sender, TX_DOMAIN + body_bytes, sig):
+            raise _Fail(SIGNATURE, "the transaction's signature does not verify")
+        if body.get("chain") != genesis.get("chain"):
+            raise _Fail(WRONG_CHAIN, "the transaction names another chain")
+
+    # 4. proofs: the log, the result, the document
+    size, index = p["size"], p["index"]
+    if size != header.get("log_size") or not size - header.get("tx_count", 0) <= index < size:
+        raise _Fail(PROOF, "the log position is not inside the signed block")
+    leaf = merkle.leaf_hash(h, p["tx_id"] + h(p["result_bytes"]))
+    if not merkle.verify_inclusion(h, leaf, index, size, p["path"], header.get("log_root", b"")):
+        raise _Fail(PROOF, "the Merkle inclusion proof does not match the signed log root")
+    if result.get("code") != "ok":
+        raise _Fail(PROOF, f"the transaction failed on chain ({result.get('code')})")
+    document = p["document"]
+    if document is not None:
+        _check_document(h, document, body, result)
+
+    # 5. the file itself
+    if file_bytes is not None:
+        if document is None:
+            raise ReceiptUnreadable("this receipt anchors no document, so there is no file to compare")
+        if h(file_bytes) != document["digest"]:
+            raise _Fail(FILE_ALTERED, "the file's digest differs from the anchored digest: the file was altered")
+
+    return {
+        "chain_id": genesis.get("chain"),
+        "genesis_hash": p["genesis_hash"].hex(),
+        "height": header.get("height"),
+        "time_ms": header.get("time"),
+        "tx_id": p["tx_id"].hex(),
+        "signers": len(good),
+        "digest": None if document is None else document["digest"].hex(),
+    }
+
+
+def _check_document(h: Any, document: dict[str, Any], body: dict[str, Any] | None, result: dict[str, Any]) -> None:
+    digest, batch_index = document["digest"], document["batch_index"]
+    data = result.get("data") or {}
+    if batch_index is None:
+        if body is None or body.get("args", {}).get("digest") != digest:
+            raise _Fail(PROOF, "the transaction did not anchor this digest")
+        return
+    if type(batch_index) is not int or type(data.get("root")) is not bytes or type(data.get("count")) is not int:
+        raise _Fail(PROOF, "the result holds no batch root for this document")
+    leaf = merkle.leaf_hash(h, digest)
+    if not merkle.verify_inclusion(h, leaf, batch_index, data["count"], document["batch_path"], data["root"]):
+        raise _Fail(PROOF, "the document is not in the anchored batch")
+    if body is not None:
+        digests = body.get("args", {}).get("digests") or []
+        if batch_index >= len(digests) or digests[batch_index] != digest:
+            raise _Fail(PROOF, "the transaction did not anchor this digest at this position")
