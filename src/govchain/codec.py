@@ -37,24 +37,42 @@ class CodecError(ValueError):
 
 
 def _check(value: Value, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
+    """Walk a value and reject anything outside the data model.
+
+    Only containers recurse; scalars are checked inline, because this walk runs
+    on every result and state write of every transaction.
+    """
     t = type(value)
-    if t is bool or value is None or t is str or t is bytes:
+    if t is dict:
+        for key in value:
+            if type(key) is not str:
+                raise CodecError("map_key", "map keys must be text strings")
+        items = value.values()
+    elif t is list or t is tuple:
+        items = value
+    else:
+        _check_scalar(value)
+        return
+    if depth >= MAX_DEPTH:
+        raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
+    for item in items:
+        ti = type(item)
+        if ti is str or ti is bytes or ti is bool or item is None:
+            continue
+        if ti is int:
+            if not INT_MIN <= item <= INT_MAX:
+                raise CodecError("int_range", "integer outside the 64-bit CBOR range")
+            continue
+        _check(item, depth + 1)
+
+
+def _check_scalar(value: Value) -> None:
+    t = type(value)
+    if t is str or t is bytes or t is bool or value is None:
         return
     if t is int:
         if not INT_MIN <= value <= INT_MAX:
             raise CodecError("int_range", "integer outside the 64-bit CBOR range")
-        return
-    if t is list or t is tuple:
-        for item in value:
-            _check(item, depth + 1)
-        return
-    if t is dict:
-        for key, item in value.items():
-            if type(key) is not str:
-                raise CodecError("map_key", "map keys must be text strings")
-            _check(item, depth + 1)
         return
     raise CodecError("type", f"type {t.__name__} is not part of the encoding")
 
@@ -62,6 +80,15 @@ def _check(value: Value, depth: int = 0) -> None:
 def encode(value: Value) -> bytes:
     """Encode `value` canonically. Raises CodecError for values outside the data model."""
     _check(value)
+    return cbor2.dumps(value, canonical=True)
+
+
+def encode_unchecked(value: Value) -> bytes:
+    """Encode a value the ledger built itself from already-checked parts (skips the type walk).
+
+    The bytes are the same as `encode`'s; only use it where the value provably
+    stays inside the data model (e.g. a list of byte strings).
+    """
     return cbor2.dumps(value, canonical=True)
 
 

@@ -113,7 +113,7 @@ class ReadView:
 
 
 def write_set_root(hash_fn: Callable[[bytes], bytes], writes: dict[bytes, bytes | None]) -> bytes:
-    leaves = [merkle.leaf_hash(hash_fn, codec.encode([key, writes[key]])) for key in sorted(writes)]
+    leaves = [merkle.leaf_hash(hash_fn, codec.encode_unchecked([key, writes[key]])) for key in sorted(writes)]
     return merkle.root_from_leaf_hashes(hash_fn, leaves)
 
 

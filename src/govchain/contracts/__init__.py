@@ -1,0 +1,11 @@
+"""Built-in contracts. Every node of a chain must run the same list."""
+
+from govchain.contracts.notary.contract import CONTRACT as NOTARY
+from govchain.ledger.contracts import Registry
+
+
+def default_registry() -> Registry:
+    return Registry([NOTARY])
+
+
+__all__ = ["default_registry"]

@@ -38,14 +38,12 @@ SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 """n of the SM2 recommended curve (GM/T 0003.5)."""
 
 # AlgorithmIdentifier { id-ecPublicKey 1.2.840.10045.2.1, sm2 1.2.156.10197.1.301 }.
-_ALG_ID = bytes.fromhex("3013" "06072a8648ce3d0201" "06082a811ccf5501822d")
+_ALG_ID = bytes.fromhex("3013 06072a8648ce3d0201 06082a811ccf5501822d")
 # SubjectPublicKeyInfo: SEQUENCE(89) { alg, BIT STRING(66) { 0 unused bits, point(65) } }.
-_SPKI_PREFIX = bytes.fromhex("3059") + _ALG_ID + bytes.fromhex("034200")
+_SPKI_PREFIX = bytes.fromhex("3059") + _ALG_ID + bytes.fromhex("0342 00")
 # PKCS#8 PrivateKeyInfo: SEQUENCE(65) { INTEGER 0, alg, OCTET STRING(39) {
 #   ECPrivateKey SEQUENCE(37) { INTEGER 1, OCTET STRING(32) scalar } } }.
-_PKCS8_PREFIX = (
-    bytes.fromhex("3041" "020100") + _ALG_ID + bytes.fromhex("0427" "3025" "020101" "0420")
-)
+_PKCS8_PREFIX = bytes.fromhex("3041 020100") + _ALG_ID + bytes.fromhex("0427 3025 020101 0420")
 
 PUBLIC_CACHE_SIZE = 4096
 PRIVATE_CACHE_SIZE = 64

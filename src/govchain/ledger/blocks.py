@@ -172,9 +172,12 @@ def count_valid_signatures(
     allowed = set(signers)
     seen: set[bytes] = set()
     for item in signatures:
-        if item.signer in allowed and item.signer not in seen:
-            if suite.verify(item.signer, HEADER_DOMAIN + header_bytes, item.signature):
-                seen.add(item.signer)
+        if (
+            item.signer in allowed
+            and item.signer not in seen
+            and suite.verify(item.signer, HEADER_DOMAIN + header_bytes, item.signature)
+        ):
+            seen.add(item.signer)
     return len(seen)
 
 

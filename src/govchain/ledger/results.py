@@ -23,7 +23,13 @@ class TxResult:
         return self.code == OK
 
     def to_value(self) -> dict[str, Any]:
-        return {"v": RESULT_VERSION, "code": self.code, "msg": self.message, "events": self.events, "data": self.data}
+        return {
+            "v": RESULT_VERSION,
+            "code": self.code,
+            "msg": self.message,
+            "events": self.events,
+            "data": self.data,
+        }
 
     def encode(self) -> bytes:
         return codec.encode(self.to_value())

@@ -32,7 +32,9 @@ from govchain.state import BlockState, ContractState, StateReader, next_state_ro
 class ChainReader(StateReader, Protocol):
     """Committed chain data the transition may consult (deterministic on every peer)."""
 
-    def has_tx(self, tx_id: bytes) -> bool: ...
+    def known_txs(self, tx_ids: Sequence[bytes]) -> set[bytes]:
+        """Which of these transaction ids are already committed."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +81,21 @@ def apply_block(
     block_state = BlockState(reader)
     included: list[SignedTx] = []
     results: list[TxResult] = []
+    result_bytes: list[bytes] = []
     dropped: list[tuple[SignedTx, str, str]] = []
-    seen: set[bytes] = set()
+    seen = reader.known_txs([tx.id for tx in txs])  # committed before: a replay
     for tx, sig_ok in zip(txs, signature_ok, strict=True):
         try:
-            admit_in_block(chain, tx, sig_ok, time, seen, reader)
+            admit_in_block(chain, tx, sig_ok, time, seen)
         except TxRejected as exc:
             dropped.append((tx, exc.code, exc.message))
             continue
         seen.add(tx.id)
         included.append(tx)
-        results.append(apply_tx(chain, block_state, tx, height, time))
+        result, encoded = apply_tx(chain, block_state, tx, height, time)
+        results.append(result)
+        result_bytes.append(encoded)
 
-    result_bytes = [r.encode() for r in results]
     result_hashes = [suite.hash(b) for b in result_bytes]
     h = suite.hash
     log = merkle.MerkleLog(h, parent.header.log_size, list(parent.log_frontier))
@@ -116,25 +120,33 @@ def apply_block(
 
 
 def admit_in_block(
-    chain: ChainContext, tx: SignedTx, signature_ok: bool, time: int, seen: set[bytes], reader: ChainReader
+    chain: ChainContext, tx: SignedTx, signature_ok: bool, time: int, seen: set[bytes]
 ) -> None:
-    """The admission checks again, now against the block's time and committed history."""
+    """The admission checks again, now against the block's time and everything committed before it."""
     if not signature_ok:
         raise TxRejected(errors.BAD_SIGNATURE, "signature does not verify")
-    if tx.id in seen or reader.has_tx(tx.id):
+    if tx.id in seen:
         raise TxRejected(errors.REPLAYED, "transaction already committed")
     params = chain.genesis.params
     check_tx_context(tx, chain.genesis.chain_id, time, params.max_tx_ttl_ms)
 
 
-def apply_tx(chain: ChainContext, block_state: BlockState, tx: SignedTx, height: int, time: int) -> TxResult:
-    """Run one transaction's method; its writes survive only if it succeeds."""
+def apply_tx(
+    chain: ChainContext, block_state: BlockState, tx: SignedTx, height: int, time: int
+) -> tuple[TxResult, bytes]:
+    """Run one transaction's method; its writes survive only if it succeeds.
+
+    Returns the result and its encoding (encoding it here also proves the
+    method's return value is inside the data model).
+    """
     contract = chain.registry.get(tx.body.contract)
     if contract is None:
-        return TxResult(errors.UNKNOWN_CONTRACT, f"no contract named '{tx.body.contract}'")
+        return _encoded(TxResult(errors.UNKNOWN_CONTRACT, f"no contract named '{tx.body.contract}'"))
     method = contract.methods.get(tx.body.method)
     if method is None:
-        return TxResult(errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'")
+        return _encoded(
+            TxResult(errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'")
+        )
     tx_state = block_state.begin()
     ctx = Context(
         suite=chain.suite,
@@ -146,15 +158,21 @@ def apply_tx(chain: ChainContext, block_state: BlockState, tx: SignedTx, height:
         state=ContractState(tx_state, contract.name),
     )
     try:
-        data = method(ctx, tx.body.args)
-        codec.encode(data)
+        result = TxResult(errors.OK, "", ctx.events, method(ctx, tx.body.args))
+        encoded = result.encode()
     except ContractError as exc:
-        return TxResult(exc.code, exc.message)
+        return _encoded(TxResult(exc.code, exc.message))
     except codec.CodecError as exc:
-        return TxResult(errors.CONTRACT_ERROR, f"method returned or stored an unencodable value: {exc}")
+        return _encoded(
+            TxResult(errors.CONTRACT_ERROR, f"method returned or stored an unencodable value: {exc}")
+        )
     except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as exc:
         # A contract bug must not halt the chain: every peer fails the same transaction
         # the same way. The message names only the exception type, which is deterministic.
-        return TxResult(errors.CONTRACT_ERROR, f"contract raised {type(exc).__name__}")
+        return _encoded(TxResult(errors.CONTRACT_ERROR, f"contract raised {type(exc).__name__}"))
     tx_state.commit()
-    return TxResult(errors.OK, "", ctx.events, data)
+    return result, encoded
+
+
+def _encoded(result: TxResult) -> tuple[TxResult, bytes]:
+    return result, result.encode()

@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import Counter as MetricCounter
 
 from govchain import codec
 from govchain.crypto import Suite, get_suite
@@ -74,10 +76,14 @@ class NodeMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.height = Gauge("govchain_height", "Height of the last committed block", registry=r)
-        self.pending = Gauge("govchain_pending_txs", "Transactions admitted but not yet in a block", registry=r)
-        self.blocks = Counter("govchain_blocks", "Blocks committed", registry=r)
-        self.txs = Counter("govchain_txs_committed", "Transactions committed", ["code"], registry=r)
-        self.rejected = Counter("govchain_txs_rejected", "Transactions refused at admission", ["code"], registry=r)
+        self.pending = Gauge(
+            "govchain_pending_txs", "Transactions admitted but not yet in a block", registry=r
+        )
+        self.blocks = MetricCounter("govchain_blocks", "Blocks committed", registry=r)
+        self.txs = MetricCounter("govchain_txs_committed", "Transactions committed", ["code"], registry=r)
+        self.rejected = MetricCounter(
+            "govchain_txs_rejected", "Transactions refused at admission", ["code"], registry=r
+        )
         self.block_seconds = Histogram(
             "govchain_block_seconds",
             "Time to execute and commit one block",
@@ -161,15 +167,20 @@ class Node:
                 candidates.append((i, tx))
             except TxRejected as exc:
                 out[i] = Admission(exc.code, exc.message)
-        valid = self.suite.verify_many([(tx.body.sender, tx.signing_input(), tx.signature) for _, tx in candidates])
+        valid = self.suite.verify_many(
+            [(tx.body.sender, tx.signing_input(), tx.signature) for _, tx in candidates]
+        )
         accepted: list[SignedTx] = []
         with self._lock:
+            committed = self.store.known_txs([tx.id for _, tx in candidates])
             for (i, tx), ok in zip(candidates, valid, strict=True):
                 if not ok:
                     out[i] = Admission(errors.BAD_SIGNATURE, "signature does not verify", tx.id)
                 elif tx.id in self._inflight:
-                    out[i] = Admission(errors.REPLAYED, "transaction is already waiting to be committed", tx.id)
-                elif self.store.has_tx(tx.id):
+                    out[i] = Admission(
+                        errors.REPLAYED, "transaction is already waiting to be committed", tx.id
+                    )
+                elif tx.id in committed:
                     out[i] = Admission(errors.REPLAYED, "transaction is already committed", tx.id)
                 else:
                     self._inflight.add(tx.id)
@@ -182,7 +193,9 @@ class Node:
                     self._inflight.discard(tx.id)
                 for i, item in enumerate(out):
                     if item is not None and item.accepted:
-                        out[i] = Admission(errors.OVERLOADED, f"node is overloaded, retry later ({exc})", item.id)
+                        out[i] = Admission(
+                            errors.OVERLOADED, f"node is overloaded, retry later ({exc})", item.id
+                        )
         result = [item for item in out if item is not None]
         for item in result:
             if not item.accepted:
@@ -195,7 +208,9 @@ class Node:
         if contract is None:
             raise TxRejected(errors.UNKNOWN_CONTRACT, f"no contract named '{tx.body.contract}'")
         if tx.body.method not in contract.methods:
-            raise TxRejected(errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'")
+            raise TxRejected(
+                errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'"
+            )
 
     # --- block production ---------------------------------------------------------
 
@@ -217,7 +232,9 @@ class Node:
         checked = dict(
             zip(
                 [tx.id for tx in unverified],
-                self.suite.verify_many([(tx.body.sender, tx.signing_input(), tx.signature) for tx in unverified]),
+                self.suite.verify_many(
+                    [(tx.body.sender, tx.signing_input(), tx.signature) for tx in unverified]
+                ),
                 strict=True,
             )
         )
@@ -228,15 +245,17 @@ class Node:
             (first + i, tx.id, tx.raw, res)
             for i, (tx, res) in enumerate(zip(outcome.txs, outcome.result_bytes, strict=True))
         ]
-        block_hash = self._commit(outcome.header, stored, outcome.writes, outcome.log_nodes, outcome.log_frontier)
+        block_hash = self._commit(
+            outcome.header, stored, outcome.writes, outcome.log_nodes, outcome.log_frontier
+        )
         self.parent = Parent(outcome.header, outcome.log_frontier)
         with self._lock:
             self._inflight.difference_update(tx.id for tx in batch.txs)
         self.metrics.blocks.inc()
         self.metrics.height.set(outcome.header.height)
         self.metrics.pending.set(len(self._inflight))
-        for result in outcome.results:
-            self.metrics.txs.labels(result.code).inc()
+        for code, count in Counter(r.code for r in outcome.results).items():
+            self.metrics.txs.labels(code).inc(count)
         self.metrics.block_seconds.observe(time.perf_counter() - started)
         event = CommitEvent(
             height=outcome.header.height,
@@ -260,7 +279,9 @@ class Node:
         block_hash = self.suite.hash(header_bytes)
         signatures: list[HeaderSignature] = []
         if self.is_signer:
-            signatures.append(sign_header(self.suite, self.key.keys.private, self.key.keys.public, header_bytes))
+            signatures.append(
+                sign_header(self.suite, self.key.keys.private, self.key.keys.public, header_bytes)
+            )
         self.store.commit_block(
             BlockWrite(
                 height=header.height,

@@ -12,7 +12,8 @@ import datetime as dt
 from typing import Any
 
 from govchain import codec, merkle
-from govchain.contracts.notary.contract import NAME as NOTARY, batch_proof
+from govchain.contracts.notary.contract import NAME as NOTARY
+from govchain.contracts.notary.contract import batch_proof
 from govchain.ledger.blocks import Header
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
@@ -121,7 +122,9 @@ def _printable(value: Any) -> Any:
 
 def consistency(node: Node, old_size: int, new_size: int) -> dict[str, Any]:
     if not 0 <= old_size <= new_size <= node.parent.header.log_size:
-        raise ProofUnavailable("bad_request", f"sizes must satisfy 0 <= old <= new <= {node.parent.header.log_size}")
+        raise ProofUnavailable(
+            "bad_request", f"sizes must satisfy 0 <= old <= new <= {node.parent.header.log_size}"
+        )
     h = node.suite.hash
     proof = merkle.consistency_proof_from_store(h, node.store, old_size, new_size)
     return {

@@ -90,7 +90,9 @@ def load_receipt(text: str | bytes) -> dict[str, Any]:
     if not isinstance(receipt, dict) or receipt.get("format") != RECEIPT_FORMAT:
         raise ReceiptUnreadable(f"not a {RECEIPT_FORMAT} file")
     if receipt.get("version") != RECEIPT_VERSION:
-        raise ReceiptUnreadable(f"receipt version {receipt.get('version')!r} is not supported (need {RECEIPT_VERSION})")
+        raise ReceiptUnreadable(
+            f"receipt version {receipt.get('version')!r} is not supported (need {RECEIPT_VERSION})"
+        )
     return receipt
 
 
@@ -122,7 +124,8 @@ def _parse(receipt: dict[str, Any]) -> dict[str, Any]:
         "genesis_hash": _hex(chain["genesis_hash"], "chain.genesis_hash", 32),
         "header_bytes": _hex(block["header"], "block.header"),
         "signatures": [
-            (_hex(s["key"], "signature key", 65), _hex(s["sig"], "signature", 64)) for s in block["signatures"]
+            (_hex(s["key"], "signature key", 65), _hex(s["sig"], "signature", 64))
+            for s in block["signatures"]
         ],
         "tx_id": _hex(tx["id"], "tx.id", 32),
         "envelope": envelope,
@@ -178,7 +181,11 @@ def _check(
             raise _Fail(PROOF, "the transaction does not match its id")
         body = _cbor_map(body_bytes, "tx.body")
         sender, sig = body.get("from"), envelope.get("sig")
-        if type(sender) is not bytes or type(sig) is not bytes or not suite.verify(sender, TX_DOMAIN + body_bytes, sig):
+        if (
+            type(sender) is not bytes
+            or type(sig) is not bytes
+            or not suite.verify(sender, TX_DOMAIN + body_bytes, sig)
+        ):
             raise _Fail(SIGNATURE, "the transaction's signature does not verify")
         if body.get("chain") != genesis.get("chain"):
             raise _Fail(WRONG_CHAIN, "the transaction names another chain")
@@ -201,7 +208,9 @@ def _check(
         if document is None:
             raise ReceiptUnreadable("this receipt anchors no document, so there is no file to compare")
         if h(file_bytes) != document["digest"]:
-            raise _Fail(FILE_ALTERED, "the file's digest differs from the anchored digest: the file was altered")
+            raise _Fail(
+                FILE_ALTERED, "the file's digest differs from the anchored digest: the file was altered"
+            )
 
     return {
         "chain_id": genesis.get("chain"),
@@ -214,14 +223,20 @@ def _check(
     }
 
 
-def _check_document(h: Any, document: dict[str, Any], body: dict[str, Any] | None, result: dict[str, Any]) -> None:
+def _check_document(
+    h: Any, document: dict[str, Any], body: dict[str, Any] | None, result: dict[str, Any]
+) -> None:
     digest, batch_index = document["digest"], document["batch_index"]
     data = result.get("data") or {}
     if batch_index is None:
         if body is None or body.get("args", {}).get("digest") != digest:
             raise _Fail(PROOF, "the transaction did not anchor this digest")
         return
-    if type(batch_index) is not int or type(data.get("root")) is not bytes or type(data.get("count")) is not int:
+    if (
+        type(batch_index) is not int
+        or type(data.get("root")) is not bytes
+        or type(data.get("count")) is not int
+    ):
         raise _Fail(PROOF, "the result holds no batch root for this document")
     leaf = merkle.leaf_hash(h, digest)
     if not merkle.verify_inclusion(h, leaf, batch_index, data["count"], document["batch_path"], data["root"]):

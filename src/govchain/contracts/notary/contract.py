@@ -37,7 +37,7 @@ def _meta(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     meta = args.get("meta", {})
     if type(meta) is not dict:
         ctx.fail(errors.INVALID_ARGS, "'meta' must be a map")
-    if len(codec.encode(meta)) > MAX_META_BYTES:
+    if meta and len(codec.encode(meta)) > MAX_META_BYTES:
         ctx.fail(errors.INVALID_ARGS, f"'meta' is larger than {MAX_META_BYTES} bytes")
     return meta
 
@@ -83,7 +83,9 @@ def lookup(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str,
         raise ValueError(f"'digest' must be {DIGEST_SIZE} bytes")
     found = []
     for key, value in view.scan(b"d/" + digest, MAX_LOOKUP):
-        found.append({"tx": key[2 + DIGEST_SIZE :], "index": value["i"], "height": value["h"], "time": value["t"]})
+        found.append(
+            {"tx": key[2 + DIGEST_SIZE :], "index": value["i"], "height": value["h"], "time": value["t"]}
+        )
     found.sort(key=lambda item: (item["height"], item["tx"]))
     return found
 

@@ -1,0 +1,303 @@
+"""The REST API (FastAPI): submit transactions, read the chain, fetch receipts.
+
+This is a face: it decodes requests, enforces sizes, and calls the node.
+Every rule lives in the ledger and the contracts, never here.
+Errors are `{"error": {"code": <reason code>, "message": <text>}}` with a 4xx/5xx
+status; the codes are those of govchain.ledger.errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from govchain import __version__, codec
+from govchain.api.common import (
+    ApiError,
+    CommitWaiters,
+    Outcome,
+    error_response,
+    jsonable,
+    parse_hex,
+    read_body,
+)
+from govchain.contracts.notary.api import notary_router
+from govchain.ledger import errors
+from govchain.ledger.blocks import Header
+from govchain.ledger.results import TxResult
+from govchain.node.node import MAX_SUBMIT_BATCH, Admission, Node
+from govchain.node.receipts import ProofUnavailable, build_receipt, consistency
+from govchain.web.portal import portal_router
+
+CBOR = "application/cbor"
+MAX_WAIT_S = 60.0
+BATCH_BODY_LIMIT = 64 << 20
+
+_CBOR_BODY = {"requestBody": {"content": {CBOR: {"schema": {"type": "string", "format": "binary"}}}}}
+
+
+def create_app(node: Node) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        waiters = CommitWaiters(asyncio.get_running_loop())
+        app.state.waiters = waiters
+        node.add_listener(waiters.on_commit)
+        yield
+
+    app = FastAPI(
+        title="govchain",
+        version=__version__,
+        description="Consortium blockchain for digital-government services. Errors: "
+        '`{"error": {"code", "message"}}`.',
+        lifespan=lifespan,
+    )
+    app.state.node = node
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.code, exc.message, exc.status)
+
+    @app.exception_handler(ProofUnavailable)
+    async def _no_proof(request: Request, exc: ProofUnavailable) -> JSONResponse:
+        return error_response(exc.code, str(exc))
+
+    # --- writes -------------------------------------------------------------------
+
+    @app.post("/v1/txs", tags=["transactions"], openapi_extra=_CBOR_BODY)
+    async def submit_tx(
+        request: Request,
+        wait: bool = Query(False, description="wait until the transaction is in a committed block"),
+        timeout: float = Query(30.0, gt=0, le=MAX_WAIT_S),
+    ) -> JSONResponse:
+        """Submit one signed transaction: raw CBOR (`application/cbor`) or JSON `{"tx": "<hex>"}`."""
+        body = await read_body(request, node.genesis.params.max_tx_bytes + 1024)
+        raw = _single_tx(request, body)
+        (admission,) = await run_in_threadpool(node.admit, [raw])
+        if not admission.accepted:
+            raise ApiError(admission.code, admission.message)
+        assert admission.id is not None
+        if not wait:
+            return JSONResponse({"id": admission.id.hex(), "status": "accepted"}, status_code=202)
+        (outcome,) = await _wait_all(request.app, [admission.id], timeout)
+        return JSONResponse(_outcome_json(admission.id, outcome), status_code=200 if outcome else 202)
+
+    @app.post("/v1/txs/batch", tags=["transactions"], openapi_extra=_CBOR_BODY)
+    async def submit_batch(
+        request: Request,
+        wait: bool = Query(False, description="wait until every accepted transaction is committed"),
+        timeout: float = Query(30.0, gt=0, le=MAX_WAIT_S),
+    ) -> JSONResponse:
+        """Submit up to 5,000 transactions: a CBOR array of envelopes, or JSON `{"txs": ["<hex>", ...]}`.
+
+        Each transaction gets its own answer; the refused ones change nothing.
+        """
+        body = await read_body(request, BATCH_BODY_LIMIT)
+        raws = _batch_txs(request, body)
+        admissions: list[Admission] = await run_in_threadpool(node.admit, raws)
+        items: list[dict[str, Any]] = [
+            {"id": a.id.hex() if a.id else None, "status": "accepted"}
+            if a.accepted
+            else {
+                "id": a.id.hex() if a.id else None,
+                "status": "rejected",
+                "code": a.code,
+                "message": a.message,
+            }
+            for a in admissions
+        ]
+        accepted = [(i, a.id) for i, a in enumerate(admissions) if a.accepted and a.id is not None]
+        if wait and accepted:
+            outcomes = await _wait_all(request.app, [tx_id for _, tx_id in accepted], timeout)
+            for (i, tx_id), outcome in zip(accepted, outcomes, strict=True):
+                items[i] = _outcome_json(tx_id, outcome)
+        return JSONResponse(
+            {"accepted": len(accepted), "rejected": len(raws) - len(accepted), "results": items}
+        )
+
+    async def _wait_all(app: FastAPI, ids: list[bytes], timeout: float) -> list[Outcome | None]:
+        waiters: CommitWaiters = app.state.waiters
+        futures = [waiters.future(tx_id) for tx_id in ids]
+        # A block may have committed while admission ran: the store already knows those.
+        open_ids = [tx_id for tx_id, fut in zip(ids, futures, strict=True) if not fut.done()]
+        already = await run_in_threadpool(_committed, open_ids)
+        for tx_id, fut in zip(ids, futures, strict=True):
+            if tx_id in already and not fut.done():
+                fut.set_result(already[tx_id])
+        done, _ = await asyncio.wait(futures, timeout=timeout)
+        out: list[Outcome | None] = []
+        for tx_id, fut in zip(ids, futures, strict=True):
+            if fut in done:
+                out.append(fut.result())
+            else:
+                waiters.forget(tx_id, fut)
+                fut.cancel()
+                out.append(None)
+        return out
+
+    def _committed(ids: list[bytes]) -> dict[bytes, Outcome]:
+        found: dict[bytes, Outcome] = {}
+        for tx_id in ids:
+            stored = node.store.tx(tx_id)
+            if stored is not None:
+                found[tx_id] = (stored.height, TxResult.decode(stored.result).code, "")
+        return found
+
+    # --- reads ----------------------------------------------------------------------
+
+    @app.get("/v1/status", tags=["chain"])
+    def status() -> dict[str, Any]:
+        """Height, size and identity of the chain, and whether this node is healthy."""
+        header = node.parent.header
+        return {
+            "chain_id": node.genesis.chain_id,
+            "suite": node.suite.name,
+            "genesis_hash": node.genesis_hash.hex(),
+            "height": header.height,
+            "latest_hash": header.hash(node.suite).hex(),
+            "latest_time": header.time,
+            "tx_count": header.log_size,
+            "pending": node.pending(),
+            "signers": len(node.genesis.signers),
+            "node_key": node.key.keys.public.hex(),
+            "healthy": node.error is None,
+            "error": None if node.error is None else type(node.error).__name__,
+            "version": __version__,
+        }
+
+    @app.get("/v1/chain", tags=["chain"])
+    def chain() -> dict[str, Any]:
+        """The genesis document: pin `genesis_hash` to trust this chain's receipts."""
+        return {
+            "chain_id": node.genesis.chain_id,
+            "suite": node.suite.name,
+            "genesis_hash": node.genesis_hash.hex(),
+            "genesis": node.genesis.encode().hex(),
+            "signers": [k.hex() for k in node.genesis.signers],
+            "params": node.genesis.params.to_value(),
+            "contracts": node.registry.names(),
+        }
+
+    @app.get("/v1/blocks/{ref}", tags=["chain"])
+    def block(ref: str) -> dict[str, Any]:
+        """A block by height, by hash (hex), or `latest`."""
+        stored = _find_block(ref)
+        header = Header.decode(stored.header)
+        txs = node.store.txs_in_range(header.log_size - header.tx_count, header.log_size)
+        return {
+            "hash": stored.hash.hex(),
+            "header": jsonable(header.to_value()),
+            "header_cbor": stored.header.hex(),
+            "signatures": jsonable(codec.decode(stored.signatures)),
+            "txs": [
+                {"id": t.id.hex(), "log_index": t.log_index, "code": TxResult.decode(t.result).code}
+                for t in txs
+            ],
+        }
+
+    def _find_block(ref: str) -> Any:
+        if ref == "latest":
+            stored = node.store.latest_block()
+        elif ref.isdigit():
+            stored = node.store.block(int(ref))
+        else:
+            stored = node.store.block_by_hash(parse_hex(ref, "block hash", 32))
+        if stored is None:
+            raise ApiError(errors.UNKNOWN_BLOCK, f"no block {ref}")
+        return stored
+
+    @app.get("/v1/txs/{tx_id}", tags=["transactions"])
+    def get_tx(tx_id: str) -> dict[str, Any]:
+        """A committed transaction, decoded, with its result."""
+        tid = parse_hex(tx_id, "transaction id", 32)
+        stored = node.store.tx(tid)
+        if stored is None:
+            raise ApiError(errors.UNKNOWN_TX, "no committed transaction with this id")
+        envelope = codec.decode(stored.envelope)
+        result = TxResult.decode(stored.result)
+        return {
+            "id": tx_id,
+            "height": stored.height,
+            "log_index": stored.log_index,
+            "body": jsonable(codec.decode(envelope["body"])),
+            "signature": envelope["sig"].hex(),
+            "result": jsonable(result.to_value()),
+        }
+
+    @app.get("/v1/txs/{tx_id}/receipt", tags=["proofs"])
+    def tx_receipt(tx_id: str, digest: str | None = None) -> dict[str, Any]:
+        """A self-contained receipt that `govchain verify` checks offline."""
+        return build_receipt(
+            node, parse_hex(tx_id, "transaction id", 32), parse_hex(digest, "digest", 32) if digest else None
+        )
+
+    @app.get("/v1/proofs/consistency", tags=["proofs"])
+    def proof_consistency(old: int = Query(ge=0), new: int = Query(ge=0)) -> dict[str, Any]:
+        """RFC 9162 consistency proof between two sizes of the chain's transaction log."""
+        return consistency(node, old, new)
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(notary_router(node))
+    app.include_router(portal_router(node))
+    return app
+
+
+def _single_tx(request: Request, body: bytes) -> bytes:
+    if request.headers.get("content-type", "").startswith(CBOR):
+        return body
+    try:
+        value = json.loads(body)
+        return parse_hex(value["tx"], "tx")
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(errors.MALFORMED, 'body must be CBOR, or JSON {"tx": "<hex>"}') from None
+
+
+def _batch_txs(request: Request, body: bytes) -> list[bytes]:
+    if request.headers.get("content-type", "").startswith(CBOR):
+        try:
+            value = codec.decode(body)
+        except codec.CodecError as exc:
+            raise ApiError(errors.MALFORMED, f"batch: {exc}") from None
+        if type(value) is not list or any(type(v) is not bytes for v in value):
+            raise ApiError(errors.MALFORMED, "batch must be a CBOR array of byte strings")
+        raws: list[bytes] = value
+    else:
+        try:
+            items = json.loads(body)["txs"]
+            if not isinstance(items, list):
+                raise TypeError
+            raws = [parse_hex(item, "tx") for item in items]
+        except (ValueError, KeyError, TypeError):
+            raise ApiError(
+                errors.MALFORMED, 'body must be a CBOR array, or JSON {"txs": ["<hex>", ...]}'
+            ) from None
+    if not raws:
+        raise ApiError(errors.MALFORMED, "batch is empty")
+    if len(raws) > MAX_SUBMIT_BATCH:
+        raise ApiError(errors.BATCH_TOO_LARGE, f"at most {MAX_SUBMIT_BATCH} transactions per batch")
+    return raws
+
+
+def _outcome_json(tx_id: bytes, outcome: Outcome | None) -> dict[str, Any]:
+    if outcome is None:
+        return {
+            "id": tx_id.hex(),
+            "status": "accepted",
+            "committed": False,
+            "message": "not committed in time",
+        }
+    height, code, message = outcome
+    if height is None:
+        return {"id": tx_id.hex(), "status": "rejected", "code": code, "message": message}
+    return {"id": tx_id.hex(), "status": "committed", "height": height, "code": code}

@@ -1,0 +1,271 @@
+"""`govchain bench`: drive notarisation transactions into a node through the REST API.
+
+Measures committed transactions per second and commit latency (p50/p95/p99)
+beside the machine's own limit measured in the same run: signature
+verifications per second on one core. Compare the ratio between runs, not the
+absolute figures: the machines are shared and noisy.
+
+Method: transactions are signed before the clock starts (clients sign on their
+own machines), then `--clients` concurrent connections each post batches of
+`--batch` transactions with `wait=true`. A transaction's latency is the time
+from its batch's submission to the reply saying it is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+from rich.progress import Progress
+
+from govchain import codec
+from govchain.cli.common import console, fail, node_url
+from govchain.crypto import Suite, get_suite
+from govchain.ledger.transactions import SignedTx, TxBody, new_nonce, sign_tx
+
+
+@dataclass
+class BenchResult:
+    suite: str
+    txs: int
+    committed: int
+    failed: int
+    duration_s: float
+    tx_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    verify_per_s_core: float
+    batch: int
+    clients: int
+    node: str
+    cores: int
+
+    def to_json(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out["tx_per_verify_core"] = (
+            round(self.tx_per_s / self.verify_per_s_core, 3) if self.verify_per_s_core else None
+        )
+        return out
+
+
+def measure_verify_per_core(suite: Suite, seconds: float = 1.0) -> float:
+    """Signature verifications per second on one thread: the machine's own yardstick."""
+    keys = suite.generate_keypair()
+    message = secrets.token_bytes(200)
+    signature = suite.sign(keys.private, message)
+    count = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        for _ in range(50):
+            suite.verify(keys.public, message, signature)
+        count += 50
+    return count / elapsed
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    rank = min(len(sorted_values) - 1, max(0, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _EmbeddedNode:
+    """A throwaway node in its own process, as a real deployment would run it."""
+
+    def __init__(self, suite: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="govchain-bench-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = (self.dir / "node.log").open("w")
+        cmd = [
+            sys.executable,
+            "-m",
+            "govchain.cli.main",
+            "up",
+            "--data",
+            str(self.dir / "data"),
+            "--port",
+            str(self.port),
+            "--suite",
+            suite,
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the node exited early; see {self.dir / 'node.log'}")
+            try:
+                httpx.get(f"{self.url}/v1/status", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.close()
+        raise RuntimeError("the node did not start within 60 s")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _sign_all(suite: Suite, chain_id: str, count: int, progress: Progress) -> list[SignedTx]:
+    key = suite.generate_keypair()
+    expiry = int(time.time() * 1000) + 3_600_000
+    task = progress.add_task("signing transactions", total=count)
+
+    def sign_range(n: int) -> list[SignedTx]:
+        out = []
+        for _ in range(n):
+            body = TxBody(
+                chain_id,
+                key.public,
+                "notary",
+                "anchor",
+                {"digest": secrets.token_bytes(32)},
+                new_nonce(),
+                expiry,
+            )
+            out.append(sign_tx(suite, key.private, body))
+        progress.advance(task, n)
+        return out
+
+    workers = os.cpu_count() or 1
+    sizes = [count // workers + (1 if i < count % workers else 0) for i in range(workers)]
+    with ThreadPoolExecutor(workers) as pool:
+        parts = list(pool.map(sign_range, sizes))
+    return [tx for part in parts for tx in part]
+
+
+def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) -> BenchResult:
+    chain = httpx.get(f"{url}/v1/chain", timeout=10).json()
+    suite = get_suite(chain["suite"])
+    verify_rate = measure_verify_per_core(suite)
+    signed = _sign_all(suite, chain["chain_id"], txs, progress)
+    bodies = [codec.encode([tx.raw for tx in signed[i : i + batch]]) for i in range(0, len(signed), batch)]
+    sizes = [len(signed[i : i + batch]) for i in range(0, len(signed), batch)]
+    task = progress.add_task("committing", total=txs)
+    latencies: list[float] = []
+    committed = 0
+    failed = 0
+    lock = threading.Lock()
+    next_batch = iter(range(len(bodies)))
+
+    def client_loop() -> None:
+        nonlocal committed, failed
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while True:
+                with lock:
+                    i = next(next_batch, None)
+                if i is None:
+                    return
+                start = time.perf_counter()
+                reply = http.post(
+                    "/v1/txs/batch",
+                    params={"wait": "true", "timeout": 60},
+                    content=bodies[i],
+                    headers={"content-type": "application/cbor"},
+                )
+                elapsed = time.perf_counter() - start
+                reply.raise_for_status()
+                results = reply.json()["results"]
+                ok = sum(1 for r in results if r.get("status") == "committed" and r.get("code") == "ok")
+                with lock:
+                    committed += ok
+                    failed += sizes[i] - ok
+                    latencies.extend([elapsed] * ok)
+                progress.advance(task, sizes[i])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for f in [pool.submit(client_loop) for _ in range(clients)]:
+            f.result()
+    duration = time.perf_counter() - started
+    latencies.sort()
+    return BenchResult(
+        suite=suite.name,
+        txs=txs,
+        committed=committed,
+        failed=failed,
+        duration_s=round(duration, 3),
+        tx_per_s=round(committed / duration, 1),
+        p50_ms=round(percentile(latencies, 50) * 1000, 1),
+        p95_ms=round(percentile(latencies, 95) * 1000, 1),
+        p99_ms=round(percentile(latencies, 99) * 1000, 1),
+        verify_per_s_core=round(verify_rate, 1),
+        batch=batch,
+        clients=clients,
+        node=url,
+        cores=os.cpu_count() or 1,
+    )
+
+
+def bench(
+    node: str = typer.Option(None, "--node", help="Benchmark a running node instead of starting one"),
+    suite: str = typer.Option("intl", "--suite", help="Suite of the embedded node (ignored with --node)"),
+    txs: int = typer.Option(20_000, "--txs", min=1, help="Transactions to send"),
+    batch: int = typer.Option(500, "--batch", min=1, max=5000, help="Transactions per request"),
+    clients: int = typer.Option(4, "--clients", min=1, max=64, help="Concurrent connections"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON line"),
+) -> None:
+    """Measure committed notarisations per second and commit latency, beside verify/s per core."""
+    embedded = None
+    if node is None and suite not in ("intl", "gm"):
+        fail(f"unknown suite '{suite}'", 2)
+    try:
+        if node is None:
+            with console.status(f"starting an embedded {suite} node"):
+                embedded = _EmbeddedNode(suite)
+            url = embedded.url
+        else:
+            url = node_url(node)
+        with Progress(console=console, transient=True, disable=as_json) as progress:
+            result = run_bench(url, txs, batch, clients, progress)
+    except (httpx.HTTPError, RuntimeError) as exc:
+        fail(f"benchmark failed: {exc}")
+    finally:
+        if embedded is not None:
+            embedded.close()
+    if as_json:
+        typer.echo(json.dumps(result.to_json()))
+        return
+    console.print(
+        f"suite {result.suite}, {result.txs} txs in batches of {result.batch}, {result.clients} clients, "
+        f"{result.cores} cores"
+    )
+    console.print(f"  committed       {result.committed} ({result.failed} failed) in {result.duration_s} s")
+    console.print(f"  throughput      [bold]{result.tx_per_s}[/] tx/s")
+    console.print(
+        f"  commit latency  p50 {result.p50_ms} ms, p95 {result.p95_ms} ms, p99 [bold]{result.p99_ms}[/] ms"
+    )
+    console.print(f"  machine limit   {result.verify_per_s_core} signature verifications/s on one core")
+    console.print(
+        f"  ratio           {result.to_json()['tx_per_verify_core']} committed tx per single-core verify"
+    )

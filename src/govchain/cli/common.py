@@ -1,0 +1,73 @@
+"""Shared CLI plumbing: default locations, the node URL, key loading, error exits."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from govchain.crypto import get_suite
+from govchain.crypto.keyfile import KeyFile
+from govchain.sdk.client import DEFAULT_NODE, Client, SdkError
+
+console = Console()
+err_console = Console(stderr=True)
+
+NODE_OPTION = typer.Option(None, "--node", help="Node URL (default: $GOVCHAIN_NODE or http://127.0.0.1:8760)")
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table")
+
+
+def home() -> Path:
+    """Where govchain keeps its files: $GOVCHAIN_HOME, else ~/.govchain."""
+    return Path(os.environ.get("GOVCHAIN_HOME", Path.home() / ".govchain"))
+
+
+def node_url(option: str | None) -> str:
+    return option or os.environ.get("GOVCHAIN_NODE") or DEFAULT_NODE
+
+
+def default_key_path(suite: str) -> Path:
+    return home() / "keys" / f"{suite}.json"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def load_or_create_key(suite_name: str, path: Path | None) -> KeyFile:
+    """The signing key for this suite; a first-time user gets one made for them, and is told."""
+    target = path or default_key_path(suite_name)
+    if target.exists():
+        try:
+            key = KeyFile.load(target)
+        except ValueError as exc:
+            fail(str(exc))
+        if key.suite != suite_name:
+            fail(f"{target} holds a {key.suite} key but the chain uses {suite_name}")
+        return key
+    if path is not None:
+        fail(f"no key file at {path} (make one with: govchain keys new --suite {suite_name} --out {path})")
+    key = KeyFile.generate(get_suite(suite_name))
+    key.save(target)
+    err_console.print(f"[dim]created a new {suite_name} signing key at {target}[/]")
+    return key
+
+
+def client_for(node: str | None, key_path: Path | None = None, with_key: bool = False) -> Client:
+    client = Client(node_url(node))
+    if with_key:
+        try:
+            suite = client.chain.suite.name
+        except SdkError as exc:
+            fail(exc.message)
+        client.key = load_or_create_key(suite, key_path).keys
+    return client
+
+
+def print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))

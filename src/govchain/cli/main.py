@@ -1,0 +1,231 @@
+"""`govchain`: run a node, sign and send transactions, verify receipts offline, benchmark."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from govchain.cli.bench import bench
+from govchain.cli.common import (
+    JSON_OPTION,
+    NODE_OPTION,
+    client_for,
+    console,
+    default_key_path,
+    fail,
+    home,
+    print_json,
+)
+from govchain.contracts.notary.cli import notarize
+from govchain.crypto import SUITE_NAMES, get_suite
+from govchain.crypto.keyfile import KeyFile
+from govchain.sdk.client import SdkError
+from govchain.verify.receipt import ReceiptUnreadable, load_receipt, verify_receipt
+
+app = typer.Typer(
+    help="govchain: a consortium blockchain for digital-government services.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.command()(notarize)
+app.command()(bench)
+
+
+def _check_suite(suite: str) -> str:
+    if suite not in SUITE_NAMES:
+        fail(f"unknown suite '{suite}'; choose one of: {', '.join(SUITE_NAMES)}", 2)
+    return suite
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@app.command()
+def up(
+    data: Path = typer.Option(None, "--data", help="Data directory (default: ~/.govchain/node)"),
+    port: int = typer.Option(8760, "--port", help="API and portal port"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+    suite: str = typer.Option(
+        None, "--suite", help="intl or gm; applies only when the chain is first created"
+    ),
+) -> None:
+    """Start an embedded single-node chain (solo ordering) with its REST API and web portal."""
+    import logging
+
+    import uvicorn
+
+    from govchain.api.app import create_app
+    from govchain.contracts import default_registry
+    from govchain.node.chain import ChainFiles, create_dev_chain, load_genesis
+    from govchain.node.node import Node
+
+    data = data or home() / "node"
+    files = ChainFiles(data)
+    if not files.exists():
+        create_dev_chain(data, _check_suite(suite or "intl"))
+        console.print(f"[green]created a new development chain in {data}[/]")
+    else:
+        existing = load_genesis(data).suite
+        if suite and suite != existing:
+            fail(
+                f"{data} already holds a {existing} chain; --suite applies only to a new chain "
+                "(use another --data)"
+            )
+    if not _port_free(host, port):
+        fail(f"port {port} on {host} is already in use (is another node running? try --port)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    node = Node(data, default_registry())
+    url = f"http://{host}:{port}"
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in (
+        ("chain", f"{node.genesis.chain_id} ({node.suite.name})"),
+        ("genesis hash", node.genesis_hash.hex()),
+        ("height", str(node.height)),
+        ("data", str(data)),
+        ("database", str(files.db)),
+        ("node key", str(files.node_key)),
+        ("portal", f"{url}/"),
+        ("REST API", f"{url}/v1/status  (OpenAPI: {url}/docs)"),
+        ("metrics", f"{url}/metrics"),
+    ):
+        table.add_row(f"[bold]{label}[/]", value)
+    console.print(Panel(table, title="govchain node", subtitle="Ctrl+C to stop"))
+    node.start()
+    try:
+        uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning")).run()
+    finally:
+        node.stop()
+        console.print("node stopped")
+
+
+@keys_app.command("new")
+def keys_new(
+    suite: str = typer.Option("intl", "--suite", help="intl or gm"),
+    out: Path = typer.Option(None, "--out", help="Key file (default: ~/.govchain/keys/<suite>.json)"),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing key file"),
+) -> None:
+    """Create a signing key (file mode 0600) and print its public key."""
+    target = out or default_key_path(_check_suite(suite))
+    if target.exists():
+        if not force:
+            fail(f"{target} already exists (use --force to replace it, or --out for another file)")
+        target.unlink()
+    key = KeyFile.generate(get_suite(suite))
+    key.save(target)
+    console.print(f"key file:   {target}")
+    console.print(f"suite:      {suite}")
+    console.print(f"public key: {key.keys.public.hex()}")
+
+
+@app.command()
+def verify(
+    receipt: Path = typer.Argument(..., help="Receipt JSON file"),
+    file: Path = typer.Argument(None, help="The notarised file, to check it is unchanged"),
+    chain: str = typer.Option(None, "--chain", help="Genesis hash (hex) of the chain you trust"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Verify a receipt offline, with no node. Exit 0 valid, 1 invalid (names the check), 2 unreadable."""
+    try:
+        parsed = load_receipt(receipt.read_bytes())
+        file_bytes = file.read_bytes() if file is not None else None
+        trusted = bytes.fromhex(chain) if chain else None
+        if trusted is not None and len(trusted) != 32:
+            raise ValueError("--chain must be a 32-byte genesis hash (64 hex digits)")
+        verdict = verify_receipt(parsed, file_bytes, trusted)
+    except (OSError, ReceiptUnreadable, ValueError) as exc:
+        if as_json:
+            print_json({"valid": False, "failure": "unreadable", "message": str(exc)})
+        else:
+            console.print(f"[bold red]UNREADABLE[/] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        print_json(
+            {"valid": verdict.ok, "failure": verdict.failure, "message": verdict.message, **verdict.facts}
+        )
+    elif verdict.ok:
+        f = verdict.facts
+        console.print("[bold green]VALID[/]")
+        console.print(f"  chain:   {f['chain_id']} (genesis {f['genesis_hash']})")
+        console.print(f"  block:   {f['height']} at {_iso(f['time_ms'])}, signed by {f['signers']} signer(s)")
+        console.print(f"  tx:      {f['tx_id']}")
+        if f.get("digest"):
+            console.print(f"  digest:  {f['digest']}" + ("  (file matches)" if file is not None else ""))
+        if chain is None:
+            console.print(
+                "  [dim]tip: pass --chain <genesis hash> to also check it is the chain you trust[/]"
+            )
+    else:
+        console.print(f"[bold red]INVALID[/] ({verdict.failure}): {verdict.message}")
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+def _iso(ms: int) -> str:
+    from govchain.node.receipts import iso_time
+
+    return iso_time(ms)
+
+
+@app.command()
+def status(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Show the chain's height, size and identity."""
+    try:
+        info = client_for(node).status()
+    except SdkError as exc:
+        fail(exc.message)
+    if as_json:
+        print_json(info)
+        return
+    table = Table(show_header=False)
+    for key in (
+        "chain_id",
+        "suite",
+        "height",
+        "tx_count",
+        "pending",
+        "latest_hash",
+        "genesis_hash",
+        "healthy",
+    ):
+        table.add_row(key, str(info[key]))
+    console.print(table)
+
+
+@app.command()
+def block(
+    height: str = typer.Argument(..., help="Height, block hash, or 'latest'"), node: str = NODE_OPTION
+) -> None:
+    """Show one block: header, signatures and transaction ids (JSON)."""
+    try:
+        print_json(client_for(node).block(height))
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+@app.command()
+def tx(
+    tx_hash: str = typer.Argument(..., metavar="HASH", help="Transaction id (hex)"), node: str = NODE_OPTION
+) -> None:
+    """Show one committed transaction, decoded, with its result (JSON)."""
+    try:
+        print_json(client_for(node).tx(tx_hash))
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,221 @@
+"""The Python SDK: hold a key, build and sign transactions, submit, wait, fetch and verify receipts.
+
+    client = Client("http://127.0.0.1:8760", key=KeyFile.load(path).keys)
+    outcome = client.notarize_file("contract.pdf")   # waits for commit
+    receipt = client.receipt(outcome.tx_id, digest=outcome.digest)
+    assert client.verify(receipt, Path("contract.pdf").read_bytes()).ok
+
+Receipts are verified against the genesis hash this client saw when it first
+connected (`pin`), so a node cannot swap in another chain later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from govchain import codec
+from govchain.crypto import KeyPair, Suite, get_suite
+from govchain.ledger.transactions import SignedTx, TxBody, new_nonce, sign_tx
+from govchain.verify.receipt import Verdict, verify_receipt
+
+DEFAULT_NODE = "http://127.0.0.1:8760"
+DEFAULT_TTL_MS = 10 * 60 * 1000
+HASH_CHUNK = 1 << 20
+
+
+class SdkError(Exception):
+    """A refusal or failure, with the node's machine-readable code."""
+
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class ChainInfo:
+    chain_id: str
+    suite: Suite
+    genesis_hash: bytes
+    genesis: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """What became of one transaction: committed (with height and result code) or not."""
+
+    tx_id: bytes
+    status: str  # committed | accepted (not yet committed) | rejected
+    code: str = ""
+    message: str = ""
+    height: int | None = None
+    digest: bytes | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "committed" and self.code == "ok"
+
+
+def hash_file(suite: Suite, path: Path) -> bytes:
+    """The suite's digest of a file, read in chunks so large files need little memory."""
+    if suite.name == "intl":
+        import hashlib
+
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(HASH_CHUNK):
+                h.update(chunk)
+        return h.digest()
+    from cryptography.hazmat.primitives import hashes
+
+    sm3 = hashes.Hash(hashes.SM3())
+    with path.open("rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            sm3.update(chunk)
+    return sm3.finalize()
+
+
+class Client:
+    def __init__(self, url: str = DEFAULT_NODE, key: KeyPair | None = None, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._chain: ChainInfo | None = None
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise SdkError("unreachable", f"cannot reach the node at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                err = response.json()["error"]
+                raise SdkError(err["code"], err["message"], response.status_code)
+            except (ValueError, KeyError, TypeError):
+                raise SdkError("http_error", f"HTTP {response.status_code}", response.status_code) from None
+        return response.json()
+
+    @property
+    def chain(self) -> ChainInfo:
+        """The chain this client talks to, fetched once and then pinned."""
+        if self._chain is None:
+            info = self._request("GET", "/v1/chain")
+            self._chain = ChainInfo(
+                info["chain_id"],
+                get_suite(info["suite"]),
+                bytes.fromhex(info["genesis_hash"]),
+                bytes.fromhex(info["genesis"]),
+            )
+        return self._chain
+
+    # --- writes ---------------------------------------------------------------------
+
+    def sign(
+        self, contract: str, method: str, args: dict[str, Any], ttl_ms: int = DEFAULT_TTL_MS
+    ) -> SignedTx:
+        if self.key is None:
+            raise SdkError("no_key", "this client has no key to sign with")
+        chain = self.chain
+        body = TxBody(
+            chain=chain.chain_id,
+            sender=self.key.public,
+            contract=contract,
+            method=method,
+            args=args,
+            nonce=new_nonce(),
+            expiry=int(time.time() * 1000) + ttl_ms,
+        )
+        return sign_tx(chain.suite, self.key.private, body)
+
+    def submit(self, tx: SignedTx, wait: bool = True, timeout: float = 30.0) -> Submitted:
+        (result,) = self.submit_many([tx], wait=wait, timeout=timeout)
+        return result
+
+    def submit_many(
+        self, txs: Sequence[SignedTx], wait: bool = True, timeout: float = 30.0
+    ) -> list[Submitted]:
+        """Submit in one request; each transaction gets its own outcome."""
+        reply = self._request(
+            "POST",
+            "/v1/txs/batch",
+            params={"wait": str(wait).lower(), "timeout": timeout},
+            content=codec.encode([tx.raw for tx in txs]),
+            headers={"content-type": "application/cbor"},
+        )
+        out = []
+        for tx, item in zip(txs, reply["results"], strict=True):
+            out.append(
+                Submitted(
+                    tx_id=tx.id,
+                    status=item["status"],
+                    code=item.get("code", ""),
+                    message=item.get("message", ""),
+                    height=item.get("height"),
+                )
+            )
+        return out
+
+    def call(self, contract: str, method: str, args: dict[str, Any], wait: bool = True) -> Submitted:
+        """Sign and submit one transaction, raising SdkError unless it committed successfully."""
+        result = self.submit(self.sign(contract, method, args), wait=wait)
+        if result.status == "rejected" or (result.status == "committed" and result.code != "ok"):
+            raise SdkError(result.code, result.message or "transaction failed")
+        return result
+
+    def notarize_digest(self, digest: bytes, meta: dict[str, Any] | None = None) -> Submitted:
+        result = self.call("notary", "anchor", {"digest": digest, "meta": meta or {}})
+        return Submitted(result.tx_id, result.status, result.code, result.message, result.height, digest)
+
+    def notarize_file(self, path: str | Path, meta: dict[str, Any] | None = None) -> Submitted:
+        p = Path(path)
+        info = {"name": p.name, "size": p.stat().st_size} | (meta or {})
+        return self.notarize_digest(hash_file(self.chain.suite, p), info)
+
+    def notarize_batch(self, digests: list[bytes], meta: dict[str, Any] | None = None) -> Submitted:
+        return self.call("notary", "anchor_batch", {"digests": digests, "meta": meta or {}})
+
+    # --- reads ----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", "/v1/status")
+        return result
+
+    def block(self, ref: int | str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/v1/blocks/{ref}")
+        return result
+
+    def tx(self, tx_id: bytes | str) -> dict[str, Any]:
+        ref = tx_id.hex() if isinstance(tx_id, bytes) else tx_id
+        result: dict[str, Any] = self._request("GET", f"/v1/txs/{ref}")
+        return result
+
+    def lookup(self, digest: bytes) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/v1/notary/documents/{digest.hex()}")
+        return result
+
+    def receipt(self, tx_id: bytes, digest: bytes | None = None) -> dict[str, Any]:
+        params = {"digest": digest.hex()} if digest else {}
+        result: dict[str, Any] = self._request("GET", f"/v1/txs/{tx_id.hex()}/receipt", params=params)
+        return result
+
+    def verify(self, receipt: dict[str, Any], file_bytes: bytes | None = None) -> Verdict:
+        """Verify a receipt locally, pinned to this client's chain."""
+        return verify_receipt(receipt, file_bytes, trusted_genesis=self.chain.genesis_hash)
