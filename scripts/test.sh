@@ -9,4 +9,4 @@ echo "== ruff"
 echo "== mypy --strict (core)"
 .venv/bin/mypy
 echo "== pytest"
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -q "$@"

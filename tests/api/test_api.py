@@ -138,7 +138,7 @@ def test_failed_method_leaves_no_state(env: tuple[TestClient, Node, KeyPair]) ->
     assert status == 200 and reply["status"] == "committed" and reply["code"] == "invalid_args"
     assert node.query("notary", "lookup", {"digest": b"s" * 32}) == []
     result = client.get(f"/v1/txs/{tx.id.hex()}").json()["result"]
-    assert result["code"] == "invalid_args" and "digest" in result["msg"]
+    assert result["code"] == "invalid_args" and "digest" in result["message"]
 
 
 def test_batch_answers_each_transaction(env: tuple[TestClient, Node, KeyPair]) -> None:

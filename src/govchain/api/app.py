@@ -221,14 +221,14 @@ def create_app(node: Node) -> FastAPI:
         if stored is None:
             raise ApiError(errors.UNKNOWN_TX, "no committed transaction with this id")
         envelope = codec.decode(stored.envelope)
-        result = TxResult.decode(stored.result)
+        result = TxResult.decode(stored.result, stored.message)
         return {
             "id": tx_id,
             "height": stored.height,
             "log_index": stored.log_index,
             "body": jsonable(codec.decode(envelope["body"])),
             "signature": envelope["sig"].hex(),
-            "result": jsonable(result.to_value()),
+            "result": jsonable(result.to_value()) | {"message": result.message},
         }
 
     @app.get("/v1/txs/{tx_id}/receipt", tags=["proofs"])

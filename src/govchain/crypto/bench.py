@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 
 from govchain.crypto.base import Suite, VerifyItem
 from govchain.crypto.pool import verify_parallel
@@ -26,22 +27,25 @@ def _items(suite: Suite, count: int, keys: int = 16) -> list[VerifyItem]:
     return items
 
 
-def _rate(run: object, seconds: float, batch: int) -> float:
-    """Verifies per second of `run()` (which checks `batch` signatures), repeated for ~`seconds`."""
-    assert callable(run)
+def _rate(run: Callable[[], None], seconds: float, batch: int) -> tuple[float, float]:
+    """(verifies per second, cores busy) of `run()` (which checks `batch` signatures) over ~`seconds`.
+
+    Cores busy is this process's CPU time over wall time: if it is well under the thread
+    count, other processes were competing for the cores and the rate is understated.
+    """
     run()  # warm caches (parsed keys, thread pool)
     done = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     while True:
         run()
         done += batch
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
-            return done / elapsed
+            return done / elapsed, (time.process_time() - cpu_start) / elapsed
 
 
-def bench(name: str, seconds: float) -> tuple[float, float]:
-    """(one-thread rate, verify_parallel rate) for suite `name`."""
+def bench(name: str, seconds: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """((rate, cores busy) on one thread, (rate, cores busy) with verify_parallel) for suite `name`."""
     suite = get_suite(name)
     items = _items(suite, 512)
 
@@ -61,8 +65,11 @@ def main(argv: list[str]) -> None:
     seconds = float(argv[0]) if argv else 3.0
     print(f"cpu_count={os.cpu_count()}")
     for name in SUITE_NAMES:
-        one, many = bench(name, seconds)
-        print(f"{name:5} verify/s: 1 thread {one:9,.0f}   verify_parallel {many:9,.0f}  (x{many / one:.2f})")
+        (one, one_cpu), (many, many_cpu) = bench(name, seconds)
+        print(
+            f"{name:5} verify/s: 1 thread {one:8,.0f} (cores busy {one_cpu:.2f})"
+            f"   verify_parallel {many:8,.0f} (cores busy {many_cpu:.2f})   x{many / one:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ A header commits to everything a verifier needs (docs/protocol.md, "Blocks"):
 - `prev`: the previous header's hash (for height 0: the genesis hash);
 - `tx_root` / `result_root`: RFC 9162 roots over this block's transaction ids and
   result hashes, in block order;
-- `state_root`: the state commitment after the block (ledger/state_root.py);
+- `state_root`: the state commitment after the block (state.py);
 - `log_size` / `log_root`: the RFC 9162 log over every (tx id, result hash) pair
   since genesis. The block's own transactions are leaves
   `[log_size - tx_count, log_size)`, so one signed header proves any past one.
@@ -12,6 +12,7 @@ A header commits to everything a verifier needs (docs/protocol.md, "Blocks"):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,31 @@ HEADER_VERSION = 1
 GENESIS_VERSION = 1
 HEADER_DOMAIN = b"govchain-header\x00"
 ZERO_HASH = bytes(32)
+_HEADER_FIELDS = frozenset(
+    {
+        "v",
+        "chain",
+        "height",
+        "prev",
+        "time",
+        "tx_count",
+        "tx_root",
+        "result_root",
+        "state_root",
+        "log_size",
+        "log_root",
+    }
+)
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(value: object, what: str) -> str:
+    """Chain, contract and method names: 1..64 ASCII letters, digits, '.', '_' or '-'."""
+    if type(value) is not str or not _NAME.fullmatch(value):
+        raise ValueError(
+            f"'{what}' must be 1..64 ASCII letters, digits, '.', '_' or '-', starting alphanumeric"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,20 +99,47 @@ class Genesis:
 
     @classmethod
     def decode(cls, data: bytes) -> Genesis:
+        """Strict: decoding then encoding gives back exactly `data`, so its hash is the chain id."""
         value = codec.decode(data)
         if type(value) is not dict or value.get("v") != GENESIS_VERSION:
             raise ValueError("not a govchain genesis document (version 1)")
-        signers = tuple(value["signers"])
-        if not signers or any(type(k) is not bytes or len(k) != PUBLIC_KEY_SIZE for k in signers):
-            raise ValueError("genesis signers must be non-empty 65-byte public keys")
-        return cls(
+        expected = {"v", "chain", "suite", "time", "signers", "params", "extra"}
+        if set(value) != expected:
+            raise ValueError(f"genesis fields must be exactly {sorted(expected)}")
+        signers = value["signers"]
+        if type(signers) is not list or not signers:
+            raise ValueError("genesis needs at least one signer")
+        if any(type(k) is not bytes or len(k) != PUBLIC_KEY_SIZE for k in signers):
+            raise ValueError("genesis signers must be 65-byte public keys")
+        if len(set(signers)) != len(signers):
+            raise ValueError("genesis signers must be distinct")
+        check_name(value["chain"], "chain")
+        params = value["params"]
+        defaults = ChainParams().to_value()
+        if type(params) is not dict or set(params) != set(defaults):
+            raise ValueError(f"genesis params must be exactly {sorted(defaults)}")
+        if any(type(v) is not int or v <= 0 for v in params.values()):
+            raise ValueError("genesis params must be positive integers")
+        if (
+            type(value["suite"]) is not str
+            or type(value["time"]) is not int
+            or type(value["extra"]) is not dict
+        ):
+            raise ValueError("genesis 'suite' must be text, 'time' an integer and 'extra' a map")
+        genesis = cls(
             chain_id=value["chain"],
             suite=value["suite"],
             time=value["time"],
-            signers=signers,
-            params=ChainParams.from_value(value["params"]),
-            extra=value.get("extra", {}),
+            signers=tuple(signers),
+            params=ChainParams.from_value(params),
+            extra=value["extra"],
         )
+        if genesis.encode() != data:
+            raise ValueError("genesis document does not round-trip")
+        return genesis
+
+    def __post_init__(self) -> None:
+        check_name(self.chain_id, "chain")
 
     def quorum(self) -> int:
         """Signatures needed for finality: more than 2/3 of the signers."""
@@ -129,8 +182,11 @@ class Header:
         value = codec.decode(data)
         if type(value) is not dict or value.get("v") != HEADER_VERSION:
             raise ValueError("not a govchain block header (version 1)")
-        fields = {k: value[k] for k in value if k != "v"}
-        header = cls(**fields)
+        if set(value) != _HEADER_FIELDS:
+            raise ValueError(f"header fields must be exactly {sorted(_HEADER_FIELDS)}")
+        if type(value["chain"]) is not str:
+            raise ValueError("header field 'chain' must be text")
+        header = cls(**{k: value[k] for k in value if k != "v"})
         for name in ("prev", "tx_root", "result_root", "state_root", "log_root"):
             if type(getattr(header, name)) is not bytes or len(getattr(header, name)) != 32:
                 raise ValueError(f"header field '{name}' must be 32 bytes")

@@ -1,4 +1,10 @@
-"""Transaction results: every included transaction gets one, success or failure."""
+"""Transaction results: every included transaction gets one, success or failure.
+
+The hashed form (docs/protocol.md, "Results") holds what the chain vouches for:
+which contract and method ran, the outcome code, the events and the returned
+data. The human-readable message is stored beside it but is not hashed, so
+another implementation need not reproduce our wording byte for byte.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,15 @@ from govchain import codec
 from govchain.ledger.errors import OK
 
 RESULT_VERSION = 1
+_FIELDS = frozenset({"v", "contract", "method", "code", "events", "data"})
 
 
 @dataclass(frozen=True, slots=True)
 class TxResult:
+    contract: str
+    method: str
     code: str  # "ok", or the reason the transaction failed
-    message: str = ""
+    message: str = ""  # for people; not hashed
     events: list[dict[str, Any]] = field(default_factory=list)
     data: Any = None  # the method's return value
 
@@ -25,8 +34,9 @@ class TxResult:
     def to_value(self) -> dict[str, Any]:
         return {
             "v": RESULT_VERSION,
+            "contract": self.contract,
+            "method": self.method,
             "code": self.code,
-            "msg": self.message,
             "events": self.events,
             "data": self.data,
         }
@@ -35,11 +45,11 @@ class TxResult:
         return codec.encode(self.to_value())
 
     @classmethod
-    def decode(cls, data: bytes) -> TxResult:
+    def decode(cls, data: bytes, message: str = "") -> TxResult:
         value = codec.decode(data)
-        if type(value) is not dict or value.get("v") != RESULT_VERSION:
+        if type(value) is not dict or value.get("v") != RESULT_VERSION or set(value) != _FIELDS:
             raise ValueError("not a govchain transaction result (version 1)")
-        return cls(value["code"], value["msg"], value["events"], value["data"])
+        return cls(value["contract"], value["method"], value["code"], message, value["events"], value["data"])
 
 
 def log_leaf(tx_id: bytes, result_hash: bytes) -> bytes:

@@ -139,14 +139,18 @@ def apply_tx(
     Returns the result and its encoding (encoding it here also proves the
     method's return value is inside the data model).
     """
-    contract = chain.registry.get(tx.body.contract)
+    name, method_name = tx.body.contract, tx.body.method
+
+    def failed(code: str, message: str) -> tuple[TxResult, bytes]:
+        result = TxResult(name, method_name, code, message)
+        return result, result.encode()
+
+    contract = chain.registry.get(name)
     if contract is None:
-        return _encoded(TxResult(errors.UNKNOWN_CONTRACT, f"no contract named '{tx.body.contract}'"))
-    method = contract.methods.get(tx.body.method)
+        return failed(errors.UNKNOWN_CONTRACT, f"no contract named '{name}'")
+    method = contract.methods.get(method_name)
     if method is None:
-        return _encoded(
-            TxResult(errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'")
-        )
+        return failed(errors.UNKNOWN_METHOD, f"contract '{name}' has no method '{method_name}'")
     tx_state = block_state.begin()
     ctx = Context(
         suite=chain.suite,
@@ -155,24 +159,20 @@ def apply_tx(
         time=time,
         tx_id=tx.id,
         sender=tx.body.sender,
-        state=ContractState(tx_state, contract.name),
+        state=ContractState(tx_state, name),
     )
     try:
-        result = TxResult(errors.OK, "", ctx.events, method(ctx, tx.body.args))
+        result = TxResult(name, method_name, errors.OK, "", ctx.events, method(ctx, tx.body.args))
         encoded = result.encode()
     except ContractError as exc:
-        return _encoded(TxResult(exc.code, exc.message))
+        return failed(exc.code, exc.message)
     except codec.CodecError as exc:
-        return _encoded(
-            TxResult(errors.CONTRACT_ERROR, f"method returned or stored an unencodable value: {exc}")
-        )
-    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError) as exc:
-        # A contract bug must not halt the chain: every peer fails the same transaction
-        # the same way. The message names only the exception type, which is deterministic.
-        return _encoded(TxResult(errors.CONTRACT_ERROR, f"contract raised {type(exc).__name__}"))
+        return failed(errors.CONTRACT_ERROR, f"method returned or stored an unencodable value: {exc}")
+    except MemoryError:
+        raise  # not deterministic: this peer must stop rather than diverge
+    except Exception as exc:
+        # A contract bug must not halt the chain: every peer fails the same
+        # transaction the same way, and drops its writes.
+        return failed(errors.CONTRACT_ERROR, f"contract raised {type(exc).__name__}")
     tx_state.commit()
     return result, encoded
-
-
-def _encoded(result: TxResult) -> tuple[TxResult, bytes]:
-    return result, result.encode()

@@ -23,13 +23,13 @@ import cbor2
 from govchain import codec
 from govchain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, Suite
 from govchain.ledger import errors
+from govchain.ledger.blocks import check_name
 from govchain.ledger.errors import TxRejected
 
 TX_VERSION = 1
 TX_DOMAIN = b"govchain-tx\x00"
 MIN_NONCE = 8
 MAX_NONCE = 32
-MAX_NAME = 64
 
 _BODY_FIELDS = frozenset({"v", "chain", "from", "contract", "method", "args", "nonce", "expiry"})
 
@@ -119,8 +119,10 @@ def decode_tx(suite: Suite, raw: bytes, max_size: int) -> SignedTx:
     method = _field(value, "method", str)
     chain = _field(value, "chain", str)
     for name, text in (("contract", contract), ("method", method), ("chain", chain)):
-        if not 0 < len(text) <= MAX_NAME:
-            raise TxRejected(errors.INVALID_FIELD, f"'{name}' must be 1..{MAX_NAME} characters")
+        try:
+            check_name(text, name)
+        except ValueError as exc:
+            raise TxRejected(errors.INVALID_FIELD, str(exc)) from None
     body = TxBody(
         chain=chain,
         sender=sender,

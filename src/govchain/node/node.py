@@ -104,7 +104,7 @@ class Node:
         self.chain = ChainContext(self.suite, self.genesis, registry)
         self.registry = registry
         self.store = Store(self.files.db)
-        self.genesis_hash = self.suite.hash(self.genesis.encode())
+        self.genesis_hash = self.suite.hash(self.files.genesis.read_bytes())
         self.metrics = NodeMetrics()
         params = self.genesis.params
         self.orderer: Orderer[SignedTx] = orderer or SoloOrderer(
@@ -242,8 +242,10 @@ class Node:
         outcome = apply_block(self.chain, self.parent, batch.time, batch.txs, signature_ok, self.store)
         first = self.parent.header.log_size
         stored = [
-            (first + i, tx.id, tx.raw, res)
-            for i, (tx, res) in enumerate(zip(outcome.txs, outcome.result_bytes, strict=True))
+            (first + i, tx.id, tx.raw, encoded, result.message)
+            for i, (tx, result, encoded) in enumerate(
+                zip(outcome.txs, outcome.results, outcome.result_bytes, strict=True)
+            )
         ]
         block_hash = self._commit(
             outcome.header, stored, outcome.writes, outcome.log_nodes, outcome.log_frontier
@@ -270,7 +272,7 @@ class Node:
     def _commit(
         self,
         header: Header,
-        txs: list[tuple[int, bytes, bytes, bytes]],
+        txs: list[tuple[int, bytes, bytes, bytes, str]],
         writes: dict[bytes, bytes | None],
         log_nodes: list[tuple[int, int, bytes]],
         frontier: tuple[bytes, ...],

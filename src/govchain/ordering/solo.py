@@ -24,7 +24,7 @@ class SoloOrderer(Generic[T]):
         max_pending: int = 200_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`limits()` gives (max_block_txs, block_time_ms); read at every cut so governance can change them."""
+        """`limits()` gives (max_block_txs, block_time_ms), read at each cut so governance can change them."""
         self._limits = limits
         self._max_pending = max_pending
         self._clock = clock

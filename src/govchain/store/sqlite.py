@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS txs (
     id BLOB NOT NULL UNIQUE,
     height INTEGER NOT NULL,
     envelope BLOB NOT NULL,
-    result BLOB NOT NULL
+    result BLOB NOT NULL,
+    message TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL, height INTEGER NOT NULL)
     WITHOUT ROWID;
@@ -53,6 +54,7 @@ class StoredTx:
     height: int
     envelope: bytes
     result: bytes
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ class BlockWrite:
     header: bytes
     signatures: bytes
     frontier: bytes
-    txs: Sequence[tuple[int, bytes, bytes, bytes]]  # (log_index, id, envelope, result)
+    txs: Sequence[tuple[int, bytes, bytes, bytes, str]]  # (log_index, id, envelope, result, message)
     writes: dict[bytes, bytes | None]
     log_nodes: Sequence[tuple[int, int, bytes]]
 
@@ -124,8 +126,8 @@ class Store:
                 (block.height, block.hash, block.header, block.signatures, block.frontier),
             )
             c.executemany(
-                "INSERT INTO txs VALUES (?, ?, ?, ?, ?)",
-                [(i, tx_id, block.height, env, res) for i, tx_id, env, res in block.txs],
+                "INSERT INTO txs VALUES (?, ?, ?, ?, ?, ?)",
+                [(i, tx_id, block.height, env, res, msg) for i, tx_id, env, res, msg in block.txs],
             )
             live = [(k, v, block.height) for k, v in block.writes.items() if v is not None]
             dead = [(k,) for k, v in block.writes.items() if v is None]

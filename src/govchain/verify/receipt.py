@@ -21,6 +21,7 @@ Checks, in order, each with the failure class it reports:
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ RECEIPT_FORMAT = "govchain-receipt"
 RECEIPT_VERSION = 1
 TX_DOMAIN = b"govchain-tx\x00"
 HEADER_DOMAIN = b"govchain-header\x00"
+
+_LOWER_HEX = re.compile(r"[0-9a-f]*")
 
 UNREADABLE = "unreadable"
 WRONG_CHAIN = "wrong_chain"
@@ -61,24 +64,29 @@ class _Fail(Exception):
 
 
 def _hex(value: Any, what: str, size: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise ReceiptUnreadable(f"{what} must be a hex string")
-    try:
-        data = bytes.fromhex(value)
-    except ValueError:
-        raise ReceiptUnreadable(f"{what} is not valid hex") from None
+    if not isinstance(value, str) or len(value) % 2 or not _LOWER_HEX.fullmatch(value):
+        raise ReceiptUnreadable(f"{what} must be lowercase hex")
+    data = bytes.fromhex(value)
     if size is not None and len(data) != size:
         raise ReceiptUnreadable(f"{what} must be {size} bytes")
     return data
 
 
-def _cbor_map(data: bytes, what: str) -> dict[str, Any]:
+def _int(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ReceiptUnreadable(f"{what} must be a non-negative integer")
+    return value
+
+
+def _cbor_map(data: bytes, what: str, version: int | None = None) -> dict[str, Any]:
     try:
         value = codec.decode(data)
     except codec.CodecError as exc:
         raise ReceiptUnreadable(f"{what} is not canonical CBOR: {exc}") from None
     if type(value) is not dict:
         raise ReceiptUnreadable(f"{what} must be a CBOR map")
+    if version is not None and value.get("v") != version:
+        raise ReceiptUnreadable(f"{what} is not version {version}")
     return value
 
 
@@ -130,8 +138,8 @@ def _parse(receipt: dict[str, Any]) -> dict[str, Any]:
         "tx_id": _hex(tx["id"], "tx.id", 32),
         "envelope": envelope,
         "result_bytes": _hex(receipt["result"], "result"),
-        "index": int(proof["index"]),
-        "size": int(proof["size"]),
+        "index": _int(proof["index"], "log_proof.index"),
+        "size": _int(proof["size"], "log_proof.size"),
         "path": [_hex(p, "log_proof.path", 32) for p in proof["path"]],
         "document": None
         if document is None
@@ -147,9 +155,17 @@ def _check(
     suite: Suite, p: dict[str, Any], file_bytes: bytes | None, trusted_genesis: bytes | None
 ) -> dict[str, Any]:
     h = suite.hash
-    genesis = _cbor_map(p["genesis_bytes"], "chain.genesis")
-    header = _cbor_map(p["header_bytes"], "block.header")
-    result = _cbor_map(p["result_bytes"], "result")
+    genesis = _cbor_map(p["genesis_bytes"], "chain.genesis", 1)
+    header = _cbor_map(p["header_bytes"], "block.header", 1)
+    result = _cbor_map(p["result_bytes"], "result", 1)
+    signers_list = genesis.get("signers")
+    if type(signers_list) is not list or any(type(k) is not bytes or len(k) != 65 for k in signers_list):
+        raise ReceiptUnreadable("chain.genesis signers must be 65-byte public keys")
+    for name in ("log_size", "tx_count", "height", "time"):
+        if type(header.get(name)) is not int:
+            raise ReceiptUnreadable(f"block.header field '{name}' must be an integer")
+    if type(header.get("log_root")) is not bytes:
+        raise ReceiptUnreadable("block.header field 'log_root' must be bytes")
 
     # 2. which chain
     if h(p["genesis_bytes"]) != p["genesis_hash"]:
@@ -162,7 +178,7 @@ def _check(
         raise _Fail(WRONG_CHAIN, "the block header names another chain")
 
     # 3. signatures: header quorum, then the sender's signature
-    signers = set(genesis.get("signers", []))
+    signers = set(signers_list)
     quorum = len(signers) * 2 // 3 + 1
     good = {
         key
@@ -192,10 +208,10 @@ def _check(
 
     # 4. proofs: the log, the result, the document
     size, index = p["size"], p["index"]
-    if size != header.get("log_size") or not size - header.get("tx_count", 0) <= index < size:
+    if size != header["log_size"] or not size - header["tx_count"] <= index < size:
         raise _Fail(PROOF, "the log position is not inside the signed block")
     leaf = merkle.leaf_hash(h, p["tx_id"] + h(p["result_bytes"]))
-    if not merkle.verify_inclusion(h, leaf, index, size, p["path"], header.get("log_root", b"")):
+    if not merkle.verify_inclusion(h, leaf, index, size, p["path"], header["log_root"]):
         raise _Fail(PROOF, "the Merkle inclusion proof does not match the signed log root")
     if result.get("code") != "ok":
         raise _Fail(PROOF, f"the transaction failed on chain ({result.get('code')})")
@@ -227,7 +243,11 @@ def _check_document(
     h: Any, document: dict[str, Any], body: dict[str, Any] | None, result: dict[str, Any]
 ) -> None:
     digest, batch_index = document["digest"], document["batch_index"]
-    data = result.get("data") or {}
+    data = result.get("data")
+    expected_method = "anchor" if batch_index is None else "anchor_batch"
+    is_notary = result.get("contract") == "notary" and result.get("method") == expected_method
+    if not is_notary or type(data) is not dict:
+        raise _Fail(PROOF, f"the transaction is not a notary {expected_method}")
     if batch_index is None:
         if body is None or body.get("args", {}).get("digest") != digest:
             raise _Fail(PROOF, "the transaction did not anchor this digest")

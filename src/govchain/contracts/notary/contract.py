@@ -8,9 +8,9 @@ Methods
   so each file later gets its own inclusion proof inside the batch.
 
 State (under the contract's namespace)
-- `d/<digest><tx id>` -> `{"i": index in batch or -1, "h": height, "t": time}`,
-  one entry per anchoring, so the same file may be anchored more than once and
-  a lookup by digest is a prefix scan.
+- `d/<digest><height: 8 bytes big-endian><tx id>` -> `{"i": index in batch or -1,
+  "t": time}`, one entry per anchoring, so the same file may be anchored more
+  than once, and a lookup by digest is a prefix scan that lists the oldest first.
 
 Only digests and the caller's metadata go on chain, never the file itself; the
 metadata is public, so it must not hold personal data (docs/notary.md).
@@ -48,12 +48,16 @@ def _check_digest(ctx: Context, digest: Any, where: str) -> bytes:
     return digest
 
 
+def _key(digest: bytes, ctx: Context) -> bytes:
+    return b"d/" + digest + ctx.height.to_bytes(8, "big") + ctx.tx_id
+
+
 def anchor(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     if set(args) - {"digest", "meta"}:
         ctx.fail(errors.INVALID_ARGS, "anchor takes only 'digest' and 'meta'")
     digest = _check_digest(ctx, args.get("digest"), "'digest'")
     _meta(ctx, args)
-    ctx.state.put(b"d/" + digest + ctx.tx_id, {"i": -1, "h": ctx.height, "t": ctx.time})
+    ctx.state.put(_key(digest, ctx), {"i": -1, "t": ctx.time})
     ctx.emit("anchored", digest=digest, count=1)
     return {"count": 1}
 
@@ -69,24 +73,26 @@ def anchor_batch(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     leaves = []
     for i, digest in enumerate(digests):
         _check_digest(ctx, digest, f"'digests[{i}]'")
-        ctx.state.put(b"d/" + digest + ctx.tx_id, {"i": i, "h": ctx.height, "t": ctx.time})
         leaves.append(merkle.leaf_hash(h, digest))
+    if len(set(digests)) != len(digests):
+        ctx.fail(errors.INVALID_ARGS, "'digests' must not repeat a digest")
+    for i, digest in enumerate(digests):
+        ctx.state.put(_key(digest, ctx), {"i": i, "t": ctx.time})
     root = merkle.root_from_leaf_hashes(h, leaves)
     ctx.emit("anchored_batch", root=root, count=len(digests))
     return {"count": len(digests), "root": root}
 
 
 def lookup(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every anchoring of a digest, oldest key first: [{tx, index, height, time}]."""
+    """The first 100 anchorings of a digest, oldest first: [{tx, index, height, time}]."""
     digest = args.get("digest")
     if type(digest) is not bytes or len(digest) != DIGEST_SIZE:
         raise ValueError(f"'digest' must be {DIGEST_SIZE} bytes")
     found = []
+    start = 2 + DIGEST_SIZE
     for key, value in view.scan(b"d/" + digest, MAX_LOOKUP):
-        found.append(
-            {"tx": key[2 + DIGEST_SIZE :], "index": value["i"], "height": value["h"], "time": value["t"]}
-        )
-    found.sort(key=lambda item: (item["height"], item["tx"]))
+        height = int.from_bytes(key[start : start + 8], "big")
+        found.append({"tx": key[start + 8 :], "index": value["i"], "height": height, "time": value["t"]})
     return found
 
 
