@@ -80,7 +80,10 @@ def _check_scalar(value: Value) -> None:
 def encode(value: Value) -> bytes:
     """Encode `value` canonically. Raises CodecError for values outside the data model."""
     _check(value)
-    return cbor2.dumps(value, canonical=True)
+    try:
+        return cbor2.dumps(value, canonical=True)
+    except (UnicodeEncodeError, cbor2.CBOREncodeError) as exc:  # e.g. a lone surrogate in a text string
+        raise CodecError("type", f"cannot encode: {exc}") from None
 
 
 def encode_unchecked(value: Value) -> bytes:
@@ -98,7 +101,11 @@ def decode(data: bytes, max_size: int | None = None) -> Value:
         raise CodecError("too_large", f"{len(data)} bytes exceeds the limit of {max_size}")
     try:
         value = cbor2.loads(data)
+    except RecursionError:
+        raise CodecError("too_deep", "nesting too deep") from None
     except Exception as exc:  # cbor2 raises several types for malformed input
+        if "depth" in str(exc).lower() or "recursion" in str(exc).lower():
+            raise CodecError("too_deep", "nesting too deep") from None
         raise CodecError("malformed", f"not valid CBOR: {exc}") from None
     try:
         canonical = encode(value)

@@ -101,7 +101,7 @@ class Genesis:
     def decode(cls, data: bytes) -> Genesis:
         """Strict: decoding then encoding gives back exactly `data`, so its hash is the chain id."""
         value = codec.decode(data)
-        if type(value) is not dict or value.get("v") != GENESIS_VERSION:
+        if type(value) is not dict or type(value.get("v")) is not int or value["v"] != GENESIS_VERSION:
             raise ValueError("not a govchain genesis document (version 1)")
         expected = {"v", "chain", "suite", "time", "signers", "params", "extra"}
         if set(value) != expected:
@@ -180,7 +180,7 @@ class Header:
     @classmethod
     def decode(cls, data: bytes) -> Header:
         value = codec.decode(data)
-        if type(value) is not dict or value.get("v") != HEADER_VERSION:
+        if type(value) is not dict or type(value.get("v")) is not int or value["v"] != HEADER_VERSION:
             raise ValueError("not a govchain block header (version 1)")
         if set(value) != _HEADER_FIELDS:
             raise ValueError(f"header fields must be exactly {sorted(_HEADER_FIELDS)}")
@@ -193,6 +193,8 @@ class Header:
         for name in ("height", "time", "tx_count", "log_size"):
             if type(getattr(header, name)) is not int or getattr(header, name) < 0:
                 raise ValueError(f"header field '{name}' must be a non-negative integer")
+        if header.encode() != data:
+            raise ValueError("block header does not round-trip")
         return header
 
     def hash(self, suite: Suite) -> bytes:

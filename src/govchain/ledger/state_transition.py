@@ -141,8 +141,11 @@ def apply_tx(
     """
     name, method_name = tx.body.contract, tx.body.method
 
-    def failed(code: str, message: str) -> tuple[TxResult, bytes]:
-        result = TxResult(name, method_name, code, message)
+    def failed(code: object, message: object) -> tuple[TxResult, bytes]:
+        # A contract may hand us anything; the result holds only text.
+        if type(code) is not str or not code:
+            code, message = errors.CONTRACT_ERROR, f"contract failed with a malformed code: {message!r}"
+        result = TxResult(name, method_name, code, message if type(message) is str else repr(message))
         return result, result.encode()
 
     contract = chain.registry.get(name)

@@ -85,7 +85,7 @@ def _cbor_map(data: bytes, what: str, version: int | None = None) -> dict[str, A
         raise ReceiptUnreadable(f"{what} is not canonical CBOR: {exc}") from None
     if type(value) is not dict:
         raise ReceiptUnreadable(f"{what} must be a CBOR map")
-    if version is not None and value.get("v") != version:
+    if version is not None and (type(value.get("v")) is not int or value["v"] != version):
         raise ReceiptUnreadable(f"{what} is not version {version}")
     return value
 
@@ -108,6 +108,8 @@ def verify_receipt(
     receipt: dict[str, Any], file_bytes: bytes | None = None, trusted_genesis: bytes | None = None
 ) -> Verdict:
     """Check a parsed receipt. Raises ReceiptUnreadable for malformed input."""
+    if receipt.get("format") != RECEIPT_FORMAT or receipt.get("version") != RECEIPT_VERSION:
+        raise ReceiptUnreadable(f"not a {RECEIPT_FORMAT} version {RECEIPT_VERSION} receipt")
     try:
         suite = get_suite(str(receipt.get("suite")))
     except ValueError:
