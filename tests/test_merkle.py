@@ -378,7 +378,7 @@ def test_verifiers_never_raise(n: int, data: st.DataObject) -> None:
             args[where] = garbage
         elif elements:
             k = data.draw(st.integers(0, len(elements) - 1), label="element")
-            elements[k] = garbage  # type: ignore[call-overload]
+            elements[k] = garbage
     # Garbage may even be "valid" (e.g. an equal index); what matters is a bool, not an exception.
     assert isinstance(verify_inclusion(sha256, *incl), bool)  # type: ignore[arg-type]
     assert isinstance(verify_consistency(sha256, *cons), bool)  # type: ignore[arg-type]
@@ -395,7 +395,8 @@ def test_verifiers_reject_wrong_element_lengths() -> None:
     old = root_from_leaf_hashes(sha256, leaves[:3])
     assert verify_consistency(sha256, 3, 6, old, root, cproof)
     assert not verify_consistency(sha256, 3, 6, old, root, [cproof[0][:16], *cproof[1:]])
-    assert not verify_consistency(sha256, 3, 6, old, root, tuple(bytearray(p) for p in cproof))  # type: ignore[arg-type]
+    mutable: list[object] = [bytearray(p) for p in cproof]
+    assert not verify_consistency(sha256, 3, 6, old, root, mutable)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the log and its store

@@ -143,8 +143,9 @@ def create_app(node: Node) -> FastAPI:
         return out
 
     def _committed(ids: list[bytes]) -> dict[bytes, Outcome]:
+        """Outcomes of the transactions among `ids` that are already committed (usually none)."""
         found: dict[bytes, Outcome] = {}
-        for tx_id in ids:
+        for tx_id in node.store.known_txs(ids):
             stored = node.store.tx(tx_id)
             if stored is not None:
                 found[tx_id] = (stored.height, TxResult.decode(stored.result).code, "")

@@ -67,7 +67,11 @@ class GmSuite(Suite):
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def verify(self, public: bytes, message: bytes, signature: bytes) -> bool:
-        """SM2 check in libcrypto; False (never an exception) for a bad signature, key or length."""
+        """SM2 check in libcrypto; False (never an exception) for a bad signature, key or length.
+
+        Only a failure of libcrypto itself (no memory for a context) raises CryptoError:
+        that is not evidence against the signature, so it must not read as "invalid".
+        """
         try:
             if len(signature) != SIGNATURE_SIZE or len(public) != PUBLIC_KEY_SIZE or public[0] != 4:
                 return False

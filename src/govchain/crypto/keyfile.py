@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from govchain.crypto.base import KeyPair, Suite
+from govchain.crypto.base import CryptoError, KeyPair, Suite
 from govchain.crypto.suites import get_suite
 
 
@@ -34,7 +34,7 @@ class KeyFile:
             suite = get_suite(value["suite"])
             private = bytes.fromhex(value["private"])
             public = suite.public_key(private)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, CryptoError) as exc:
             raise ValueError(f"{path}: not a usable govchain key file ({exc})") from None
         if value.get("public") and bytes.fromhex(value["public"]) != public:
             raise ValueError(f"{path}: public key does not match the private key")

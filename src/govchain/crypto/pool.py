@@ -34,6 +34,16 @@ def _get_executor() -> ThreadPoolExecutor:
     return _executor
 
 
+def _forget_executor_in_child() -> None:
+    # A forked child inherits the pool object but not its threads; submitting to it would hang.
+    global _executor
+    _executor = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_executor_in_child)
+
+
 def _verify_chunk(suite: Suite, items: Sequence[VerifyItem]) -> list[bool]:
     verify = suite.verify
     return [verify(public, message, signature) for public, message, signature in items]

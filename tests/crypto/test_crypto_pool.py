@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -132,3 +133,25 @@ def test_verify_releases_the_gil(name: str) -> None:
     holding = _ticks_per_second_while(_python_spin)
     verifying = _ticks_per_second_while(lambda: suite.verify(pair.public, b"gil", signature))
     assert verifying > 2.5 * holding, (verifying, holding)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_pool_works_in_a_forked_child() -> None:
+    suite = _Recording()
+    items = _numbered(500)
+    expected = [item[1][0] % 2 == 0 for item in items]
+    assert verify_parallel(suite, items) == expected  # parent's pool now exists
+    pid = os.fork()
+    if pid == 0:  # child: must not hang on the parent's thread-less pool
+        ok = verify_parallel(suite, items) == expected
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.01)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("verify_parallel hung in a forked child")
