@@ -191,6 +191,8 @@ def status(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
         print_json(info)
         return
     table = Table(show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")
     for key in (
         "chain_id",
         "suite",

@@ -104,7 +104,11 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise SdkError("unreachable", f"cannot reach the node at {self.url}: {exc}") from None
+            raise SdkError(
+                "unreachable",
+                f"cannot reach the node at {self.url} ({exc}); start one with `govchain up`, "
+                "or point --node / GOVCHAIN_NODE at a running node",
+            ) from None
         if response.status_code >= 400:
             try:
                 err = response.json()["error"]

@@ -64,7 +64,8 @@ def notarize(
                 target.write_text(json.dumps(receipt, ensure_ascii=False, indent=2) + "\n")
                 rows.append((f.name, d.hex(), str(outcome.height), str(target)))
                 progress.advance(written)
-    table = Table("file", "digest", "block", "receipt")
+    table = Table("file", "digest", "block")
+    table.add_column("receipt", overflow="fold")
     for row in rows:
         table.add_row(row[0], row[1][:16] + "…", row[2], row[3])
     console.print(table)
