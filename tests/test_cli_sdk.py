@@ -121,7 +121,7 @@ def test_sdk_batch_of_ten_thousand(node_url: str) -> None:
             client.notarize_batch(digests[:2] + digests[:1])
         assert refused.value.code == "invalid_args"
         with pytest.raises(SdkError) as too_many:
-            client.notarize_batch(digests + [suite.hash(b"one more")])
+            client.notarize_batch([*digests, suite.hash(b"one more")])
         assert too_many.value.code == "invalid_args"
 
 
