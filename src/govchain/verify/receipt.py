@@ -97,7 +97,7 @@ def load_receipt(text: str | bytes) -> dict[str, Any]:
         raise ReceiptUnreadable(f"not JSON: {exc}") from None
     if not isinstance(receipt, dict) or receipt.get("format") != RECEIPT_FORMAT:
         raise ReceiptUnreadable(f"not a {RECEIPT_FORMAT} file")
-    if receipt.get("version") != RECEIPT_VERSION:
+    if type(receipt.get("version")) is not int or receipt["version"] != RECEIPT_VERSION:
         raise ReceiptUnreadable(
             f"receipt version {receipt.get('version')!r} is not supported (need {RECEIPT_VERSION})"
         )
@@ -108,7 +108,8 @@ def verify_receipt(
     receipt: dict[str, Any], file_bytes: bytes | None = None, trusted_genesis: bytes | None = None
 ) -> Verdict:
     """Check a parsed receipt. Raises ReceiptUnreadable for malformed input."""
-    if receipt.get("format") != RECEIPT_FORMAT or receipt.get("version") != RECEIPT_VERSION:
+    version = receipt.get("version")
+    if receipt.get("format") != RECEIPT_FORMAT or type(version) is not int or version != RECEIPT_VERSION:
         raise ReceiptUnreadable(f"not a {RECEIPT_FORMAT} version {RECEIPT_VERSION} receipt")
     try:
         suite = get_suite(str(receipt.get("suite")))
