@@ -310,3 +310,14 @@ def test_property_sign_verify_round_trip(message: bytes, name: str) -> None:
 )
 def test_property_garbage_never_raises(name: str, public: bytes, message: bytes, signature: bytes) -> None:
     assert get_suite(name).verify(public, message, signature) is False
+
+
+@pytest.mark.parametrize("name", ["intl", "gm"])
+@settings(max_examples=40, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=5000), max_size=8))
+def test_incremental_hash_equals_one_shot(name: str, chunks: list[bytes]) -> None:
+    suite = get_suite(name)
+    hasher = suite.hasher()
+    for chunk in chunks:
+        hasher.update(chunk)
+    assert hasher.digest() == suite.hash(b"".join(chunks))

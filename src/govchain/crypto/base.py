@@ -15,6 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 HASH_SIZE = 32
 PUBLIC_KEY_SIZE = 65
@@ -35,6 +36,14 @@ class KeyPair:
     public: bytes
 
 
+class Hasher(Protocol):
+    """An incremental hash: feed a large file in chunks, then take the digest."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def digest(self) -> bytes: ...
+
+
 VerifyItem = tuple[bytes, bytes, bytes]
 """(public key, message, signature) for batch verification."""
 
@@ -51,6 +60,10 @@ class Suite(ABC):
     @abstractmethod
     def hash(self, data: bytes) -> bytes:
         """The suite's 32-byte hash (SHA-256 or SM3)."""
+
+    @abstractmethod
+    def hasher(self) -> Hasher:
+        """A fresh incremental hash equal to `hash` over everything fed to it."""
 
     @abstractmethod
     def generate_keypair(self) -> KeyPair:

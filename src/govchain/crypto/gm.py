@@ -26,6 +26,7 @@ from govchain.crypto.base import (
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
     CryptoError,
+    Hasher,
     KeyPair,
     Suite,
 )
@@ -34,6 +35,19 @@ SM2_ORDER = _libcrypto.SM2_ORDER
 SM4_KEY_SIZE = 16
 _TAG_SIZE = 16
 _SM3 = hashes.SM3()
+
+
+class _Sm3Hasher:
+    """`cryptography`'s SM3 context with hashlib's update/digest shape."""
+
+    def __init__(self) -> None:
+        self._ctx = hashes.Hash(_SM3)
+
+    def update(self, data: bytes, /) -> None:
+        self._ctx.update(data)
+
+    def digest(self) -> bytes:
+        return self._ctx.finalize()
 
 
 class GmSuite(Suite):
@@ -50,6 +64,9 @@ class GmSuite(Suite):
         digest = hashes.Hash(_SM3)
         digest.update(data)
         return digest.finalize()
+
+    def hasher(self) -> Hasher:
+        return _Sm3Hasher()
 
     def generate_keypair(self) -> KeyPair:
         """A scalar uniform in [1, n-2] (SM2 needs 1 + d invertible) from the OS CSPRNG."""

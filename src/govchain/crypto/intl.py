@@ -24,6 +24,7 @@ from govchain.crypto.base import (
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
     CryptoError,
+    Hasher,
     KeyPair,
     Suite,
 )
@@ -52,6 +53,9 @@ class IntlSuite(Suite):
     def hash(self, data: bytes) -> bytes:
         """SHA-256 (hashlib is the cheapest call for the many small inputs a chain hashes)."""
         return hashlib.sha256(data).digest()
+
+    def hasher(self) -> Hasher:
+        return hashlib.sha256()
 
     def generate_keypair(self) -> KeyPair:
         """A key from OpenSSL's CSPRNG."""

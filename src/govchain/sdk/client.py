@@ -65,21 +65,11 @@ class Submitted:
 
 def hash_file(suite: Suite, path: Path) -> bytes:
     """The suite's digest of a file, read in chunks so large files need little memory."""
-    if suite.name == "intl":
-        import hashlib
-
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(HASH_CHUNK):
-                h.update(chunk)
-        return h.digest()
-    from cryptography.hazmat.primitives import hashes
-
-    sm3 = hashes.Hash(hashes.SM3())
+    hasher = suite.hasher()
     with path.open("rb") as f:
         while chunk := f.read(HASH_CHUNK):
-            sm3.update(chunk)
-    return sm3.finalize()
+            hasher.update(chunk)
+    return hasher.digest()
 
 
 class Client:
