@@ -230,7 +230,7 @@ def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) 
 def bench(
     node: str = typer.Option(None, "--node", help="Benchmark a running node instead of starting one"),
     suite: str = typer.Option("intl", "--suite", help="Suite of the embedded node (ignored with --node)"),
-    txs: int = typer.Option(20_000, "--txs", min=1, help="Transactions to send"),
+    txs: int = typer.Option(40_000, "--txs", min=1, help="Transactions to send"),
     batch: int = typer.Option(500, "--batch", min=1, max=5000, help="Transactions per request"),
     clients: int = typer.Option(4, "--clients", min=1, max=64, help="Concurrent connections"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line"),
