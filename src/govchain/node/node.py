@@ -30,8 +30,9 @@ from govchain.ledger.blocks import Genesis, Header, HeaderSignature, genesis_hea
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
 from govchain.ledger.state_transition import ChainContext, Parent, apply_block
-from govchain.ledger.transactions import SignedTx, check_tx_context, decode_tx
+from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
+from govchain.node import admission
 from govchain.node.chain import ChainFiles, KeyFile, load_genesis
 from govchain.ordering.base import Batch, Orderer, QueueFull
 from govchain.ordering.solo import SoloOrderer
@@ -105,6 +106,12 @@ class Node:
         self.registry = registry
         self.store = Store(self.files.db)
         self.genesis_hash = self.suite.hash(self.files.genesis.read_bytes())
+        self.rules = admission.AdmissionRules(
+            self.suite.name,
+            self.genesis.chain_id,
+            self.genesis.params.max_tx_bytes,
+            self.genesis.params.max_tx_ttl_ms,
+        )
         self.metrics = NodeMetrics()
         params = self.genesis.params
         self.orderer: Orderer[SignedTx] = orderer or SoloOrderer(
@@ -156,27 +163,23 @@ class Node:
         if len(raws) > MAX_SUBMIT_BATCH:
             return [Admission(errors.BATCH_TOO_LARGE, f"at most {MAX_SUBMIT_BATCH} per request")] * len(raws)
         now = int(time.time() * 1000)
-        params = self.genesis.params
         out: list[Admission | None] = [None] * len(raws)
         candidates: list[tuple[int, SignedTx]] = []
-        for i, raw in enumerate(raws):
+        for i, (code, message, tx) in enumerate(self._stateless(raws, now)):
+            if tx is None:
+                out[i] = Admission(code, message)
+                continue
             try:
-                tx = decode_tx(self.suite, raw, params.max_tx_bytes)
-                check_tx_context(tx, self.genesis.chain_id, now, params.max_tx_ttl_ms)
                 self._check_target(tx)
-                candidates.append((i, tx))
             except TxRejected as exc:
-                out[i] = Admission(exc.code, exc.message)
-        valid = self.suite.verify_many(
-            [(tx.body.sender, tx.signing_input(), tx.signature) for _, tx in candidates]
-        )
+                out[i] = Admission(exc.code, exc.message, tx.id)
+                continue
+            candidates.append((i, tx))
         accepted: list[SignedTx] = []
         with self._lock:
             committed = self.store.known_txs([tx.id for _, tx in candidates])
-            for (i, tx), ok in zip(candidates, valid, strict=True):
-                if not ok:
-                    out[i] = Admission(errors.BAD_SIGNATURE, "signature does not verify", tx.id)
-                elif tx.id in self._inflight:
+            for i, tx in candidates:
+                if tx.id in self._inflight:
                     out[i] = Admission(
                         errors.REPLAYED, "transaction is already waiting to be committed", tx.id
                     )
@@ -202,6 +205,29 @@ class Node:
                 self.metrics.rejected.labels(item.code).inc()
         self.metrics.pending.set(len(self._inflight))
         return result
+
+    def _stateless(self, raws: Sequence[bytes], now: int) -> list[tuple[str, str, SignedTx | None]]:
+        """Decode, check and verify each transaction: (code, message, tx or None if refused)."""
+        if len(raws) >= admission.POOL_MIN_BATCH:
+            checked = admission.check_parallel(self.rules, raws, now)
+            return [
+                (code, message, admission.rebuild(raw, tx_id) if code == admission.PASSED else None)
+                for raw, (code, message, tx_id) in zip(raws, checked, strict=True)
+            ]
+        results = [admission.check_one(self.rules, raw, now) for raw in raws]
+        decoded = [tx for _, tx in results if tx is not None]
+        valid = iter(
+            self.suite.verify_many([(t.body.sender, t.signing_input(), t.signature) for t in decoded])
+        )
+        out: list[tuple[str, str, SignedTx | None]] = []
+        for (code, message, _), tx in results:
+            if tx is None:
+                out.append((code, message, None))
+            elif next(valid):
+                out.append((admission.PASSED, "", tx))
+            else:
+                out.append((errors.BAD_SIGNATURE, "signature does not verify", None))
+        return out
 
     def _check_target(self, tx: SignedTx) -> None:
         contract = self.registry.get(tx.body.contract)

@@ -1,0 +1,100 @@
+"""Stateless admission checks, spread over worker processes for large batches.
+
+Decoding, the canonical-form checks and signature verification need nothing
+but the transaction's bytes and the chain's fixed parameters, so they can run
+outside the node's interpreter. Worker processes do them for big batches; the
+node keeps its own interpreter for execution and commit, which must stay in
+one thread. Small batches are checked inline, where a process round trip would
+cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import cbor2
+
+from govchain.crypto import get_suite
+from govchain.ledger.errors import TxRejected
+from govchain.ledger.transactions import SignedTx, TxBody, check_tx_context, decode_tx
+
+PASSED = ""
+POOL_MIN_BATCH = 64
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class AdmissionRules:
+    """Everything the stateless checks depend on; small enough to send to a worker."""
+
+    suite: str
+    chain_id: str
+    max_tx_bytes: int
+    max_tx_ttl_ms: int
+
+
+Checked = tuple[str, str, bytes | None]
+"""(reason code or PASSED, message, tx id if decodable)."""
+
+
+def check_one(rules: AdmissionRules, raw: bytes, now_ms: int) -> tuple[Checked, SignedTx | None]:
+    suite = get_suite(rules.suite)
+    try:
+        tx = decode_tx(suite, raw, rules.max_tx_bytes)
+        check_tx_context(tx, rules.chain_id, now_ms, rules.max_tx_ttl_ms)
+    except TxRejected as exc:
+        return (exc.code, exc.message, None), None
+    return (PASSED, "", tx.id), tx
+
+
+def check_batch(rules: AdmissionRules, raws: Sequence[bytes], now_ms: int) -> list[Checked]:
+    """Decode, check and verify every transaction; runs in a worker process."""
+    suite = get_suite(rules.suite)
+    out: list[Checked] = []
+    items = []
+    for raw in raws:
+        checked, tx = check_one(rules, raw, now_ms)
+        out.append(checked)
+        if tx is not None:
+            items.append((len(out) - 1, tx))
+    valid = [suite.verify(tx.body.sender, tx.signing_input(), tx.signature) for _, tx in items]
+    for (i, tx), ok in zip(items, valid, strict=True):
+        if not ok:
+            out[i] = ("bad_signature", "signature does not verify", tx.id)
+    return out
+
+
+def rebuild(raw: bytes, tx_id: bytes) -> SignedTx:
+    """A SignedTx from bytes a worker already checked: no second canonical walk or hash."""
+    envelope = cbor2.loads(raw)
+    body_bytes = envelope["body"]
+    v = cbor2.loads(body_bytes)
+    body = TxBody(v["chain"], v["from"], v["contract"], v["method"], v["args"], v["nonce"], v["expiry"])
+    return SignedTx(body, body_bytes, envelope["sig"], raw, tx_id)
+
+
+def pool() -> ProcessPoolExecutor:
+    """One pool per process, started on first use ('spawn': safe beside the node's threads)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+            )
+        return _pool
+
+
+def check_parallel(rules: AdmissionRules, raws: Sequence[bytes], now_ms: int) -> list[Checked]:
+    """check_batch split over the worker processes, results in input order."""
+    workers = os.cpu_count() or 1
+    size = -(-len(raws) // workers)
+    chunks = [list(raws[i : i + size]) for i in range(0, len(raws), size)]
+    futures = [pool().submit(check_batch, rules, chunk, now_ms) for chunk in chunks]
+    return [item for f in futures for item in f.result()]
