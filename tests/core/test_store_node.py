@@ -181,14 +181,14 @@ def test_commit_store_and_lookup(node: tuple[Node, Commits]) -> None:
         assert header.log_root == merkle.root_from_leaf_hashes(h, leaves)
         assert merkle.root_from_store(h, n.store, header.log_size) == header.log_root
         prev_hash = block.hash
-    assert n.parent.header == Header.decode(latest.header)
+    assert n.head.header == Header.decode(latest.header)
 
 
 def test_failed_tx_changes_no_state(node: tuple[Node, Commits]) -> None:
     n, commits = node
     client = Client(n)
     submit(n, commits, [client.anchor(b"first")])
-    before = n.parent.header
+    before = n.head.header
     outcome = submit(n, commits, [client.tx("anchor", {"digest": b"x"}), client.tx("anchor", {"nope": 1})])
     assert {code for _, code in outcome.values()} == {errors.INVALID_ARGS}
     (height,) = {height for height, _ in outcome.values()}
@@ -260,7 +260,7 @@ def test_restart_keeps_chain_and_continues_log(data_dir: Path) -> None:
     try:
         old_txs = [client.anchor(b"before restart %d" % i) for i in range(3)]
         submit(first, commits, old_txs)
-        height, header = first.height, first.parent.header
+        height, header = first.height, first.head.header
         latest = first.store.latest_block()
         assert latest is not None
     finally:
@@ -273,8 +273,8 @@ def test_restart_keeps_chain_and_continues_log(data_dir: Path) -> None:
     second.add_listener(commits2)
     try:
         assert second.height == height
-        assert second.parent.header == header
-        assert second.parent.header.state_root == header.state_root
+        assert second.head.header == header
+        assert second.head.header.state_root == header.state_root
         assert second.genesis_hash == first.genesis_hash
         # Committed transactions are replays across restarts.
         assert [a.code for a in second.admit([old_txs[0].raw])] == [errors.REPLAYED]

@@ -156,7 +156,7 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/v1/status", tags=["chain"])
     def status() -> dict[str, Any]:
         """Height, size and identity of the chain, and whether this node is healthy."""
-        header = node.parent.header
+        header = node.head.header
         return {
             "chain_id": node.genesis.chain_id,
             "suite": node.suite.name,

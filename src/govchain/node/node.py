@@ -12,6 +12,7 @@ Only the executor thread writes to the store, so blocks are applied strictly in 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections import Counter
@@ -29,7 +30,7 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import Genesis, Header, HeaderSignature, genesis_header, sign_header
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
-from govchain.ledger.state_transition import ChainContext, Parent, apply_block
+from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
 from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node import admission
@@ -93,6 +94,53 @@ class NodeMetrics:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Sealed:
+    """An executed, signed block on its way to the store."""
+
+    write: BlockWrite
+    outcome: BlockOutcome
+    batch: Batch[SignedTx]
+    started: float
+
+    @property
+    def tx_ids(self) -> frozenset[bytes]:
+        return frozenset(tx.id for tx in self.outcome.txs)
+
+
+class _PendingBlocks:
+    """Committed state plus the executed blocks not yet written: what the next block reads."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._blocks: list[tuple[_Sealed, frozenset[bytes]]] = []
+        self._lock = threading.Lock()
+
+    def add(self, sealed: _Sealed) -> None:
+        with self._lock:
+            self._blocks.append((sealed, sealed.tx_ids))
+
+    def remove(self, sealed: _Sealed) -> None:
+        """Called after the block is committed, so the store already answers for it."""
+        with self._lock:
+            self._blocks = [b for b in self._blocks if b[0] is not sealed]
+
+    def state_get(self, key: bytes) -> bytes | None:
+        with self._lock:
+            blocks = list(self._blocks)
+        for sealed, _ in reversed(blocks):
+            writes = sealed.write.writes
+            if key in writes:
+                return writes[key]
+        return self._store.state_get(key)
+
+    def known_txs(self, tx_ids: Sequence[bytes]) -> set[bytes]:
+        with self._lock:
+            blocks = list(self._blocks)
+        found = {tx_id for tx_id in tx_ids for _, ids in blocks if tx_id in ids}
+        return found | self._store.known_txs(tx_ids)
+
+
 class Node:
     def __init__(self, data_dir: Path, registry: Registry, orderer: Orderer[SignedTx] | None = None) -> None:
         self.files = ChainFiles(data_dir)
@@ -123,7 +171,10 @@ class Node:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
-        self.parent = self._load_parent()
+        self.parent = self._load_parent()  # the last executed block (the executor's view)
+        self.head = self.parent  # the last committed block (what reads serve)
+        self._pending = _PendingBlocks(self.store)
+        self._commit_queue: queue.Queue[_Sealed | None] = queue.Queue(maxsize=1)
         self.metrics.height.set(self.parent.header.height)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -140,7 +191,7 @@ class Node:
     def _commit_genesis_block(self) -> None:
         empty = root_from_leaf_hashes(self.suite.hash, [])
         header = genesis_header(self.suite, self.genesis, empty)
-        self._commit(header, [], {}, [], ())
+        self.store.commit_block(self._seal(header, [], {}, [], ()))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="govchain-executor", daemon=True)
@@ -239,19 +290,32 @@ class Node:
             )
 
     # --- block production ---------------------------------------------------------
+    #
+    # Two threads form a pipeline: the executor runs block N+1 while the committer
+    # writes block N to SQLite (which releases the GIL). At most two blocks are
+    # uncommitted at once; the executor reads through `_pending`, which layers their
+    # writes over the store, so execution always sees every earlier block.
+    # Clients are told a transaction is committed only after its block's commit.
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
+        committer = threading.Thread(target=self._commit_loop, name="govchain-committer", daemon=True)
+        committer.start()
+        try:
+            while not self._stop.is_set() and self.error is None:
                 batch = self.orderer.next_batch(timeout=0.5)
                 if batch is not None and batch.txs:
-                    self._produce(batch)
-            except BaseException as exc:  # a failure here must be visible, not silent
-                self.error = exc
-                log.exception("block production stopped")
-                return
+                    sealed = self._execute(batch)
+                    self._pending.add(sealed)
+                    self._commit_queue.put(sealed)
+        except BaseException as exc:  # a failure here must be visible, not silent
+            self.error = exc
+            log.exception("block production stopped")
+        finally:
+            self._commit_queue.put(None)
+            committer.join()
 
-    def _produce(self, batch: Batch[SignedTx]) -> None:
+    def _execute(self, batch: Batch[SignedTx]) -> _Sealed:
+        """Run the state transition and sign the header; nothing is written yet."""
         started = time.perf_counter()
         with self._lock:
             unverified = [tx for tx in batch.txs if tx.id not in self._inflight]
@@ -265,7 +329,7 @@ class Node:
             )
         )
         signature_ok = [checked.get(tx.id, True) for tx in batch.txs]
-        outcome = apply_block(self.chain, self.parent, batch.time, batch.txs, signature_ok, self.store)
+        outcome = apply_block(self.chain, self.parent, batch.time, batch.txs, signature_ok, self._pending)
         first = self.parent.header.log_size
         stored = [
             (first + i, tx.id, tx.raw, encoded, result.message)
@@ -273,21 +337,39 @@ class Node:
                 zip(outcome.txs, outcome.results, outcome.result_bytes, strict=True)
             )
         ]
-        block_hash = self._commit(
-            outcome.header, stored, outcome.writes, outcome.log_nodes, outcome.log_frontier
-        )
+        write = self._seal(outcome.header, stored, outcome.writes, outcome.log_nodes, outcome.log_frontier)
         self.parent = Parent(outcome.header, outcome.log_frontier)
+        return _Sealed(write, outcome, batch, started)
+
+    def _commit_loop(self) -> None:
+        while True:
+            sealed = self._commit_queue.get()
+            if sealed is None:
+                return
+            try:
+                self._commit_sealed(sealed)
+            except BaseException as exc:
+                self.error = exc
+                log.exception("block commit failed; block production stops")
+                self.orderer.close()
+                return
+
+    def _commit_sealed(self, sealed: _Sealed) -> None:
+        outcome = sealed.outcome
+        self.store.commit_block(sealed.write)
+        self.head = Parent(outcome.header, outcome.log_frontier)
+        self._pending.remove(sealed)
         with self._lock:
-            self._inflight.difference_update(tx.id for tx in batch.txs)
+            self._inflight.difference_update(tx.id for tx in sealed.batch.txs)
         self.metrics.blocks.inc()
         self.metrics.height.set(outcome.header.height)
         self.metrics.pending.set(len(self._inflight))
         for code, count in Counter(r.code for r in outcome.results).items():
             self.metrics.txs.labels(code).inc(count)
-        self.metrics.block_seconds.observe(time.perf_counter() - started)
+        self.metrics.block_seconds.observe(time.perf_counter() - sealed.started)
         event = CommitEvent(
             height=outcome.header.height,
-            block_hash=block_hash,
+            block_hash=sealed.write.hash,
             time=outcome.header.time,
             committed=[(tx.id, r.code) for tx, r in zip(outcome.txs, outcome.results, strict=True)],
             dropped=[(tx.id, code, msg) for tx, code, msg in outcome.dropped],
@@ -295,40 +377,37 @@ class Node:
         for listener in self._listeners:
             listener(event)
 
-    def _commit(
+    def _seal(
         self,
         header: Header,
         txs: list[tuple[int, bytes, bytes, bytes, str]],
         writes: dict[bytes, bytes | None],
         log_nodes: list[tuple[int, int, bytes]],
         frontier: tuple[bytes, ...],
-    ) -> bytes:
+    ) -> BlockWrite:
+        """Sign the header and assemble everything the block writes."""
         header_bytes = header.encode()
-        block_hash = self.suite.hash(header_bytes)
         signatures: list[HeaderSignature] = []
         if self.is_signer:
             signatures.append(
                 sign_header(self.suite, self.key.keys.private, self.key.keys.public, header_bytes)
             )
-        self.store.commit_block(
-            BlockWrite(
-                height=header.height,
-                hash=block_hash,
-                header=header_bytes,
-                signatures=codec.encode([s.to_value() for s in signatures]),
-                frontier=codec.encode(list(frontier)),
-                txs=txs,
-                writes=writes,
-                log_nodes=log_nodes,
-            )
+        return BlockWrite(
+            height=header.height,
+            hash=self.suite.hash(header_bytes),
+            header=header_bytes,
+            signatures=codec.encode([s.to_value() for s in signatures]),
+            frontier=codec.encode(list(frontier)),
+            txs=txs,
+            writes=writes,
+            log_nodes=log_nodes,
         )
-        return block_hash
 
     # --- reads ----------------------------------------------------------------------
 
     @property
     def height(self) -> int:
-        return self.parent.header.height
+        return self.head.header.height
 
     def pending(self) -> int:
         return len(self._inflight)

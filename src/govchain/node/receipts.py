@@ -121,9 +121,9 @@ def _printable(value: Any) -> Any:
 
 
 def consistency(node: Node, old_size: int, new_size: int) -> dict[str, Any]:
-    if not 0 <= old_size <= new_size <= node.parent.header.log_size:
+    if not 0 <= old_size <= new_size <= node.head.header.log_size:
         raise ProofUnavailable(
-            "bad_request", f"sizes must satisfy 0 <= old <= new <= {node.parent.header.log_size}"
+            "bad_request", f"sizes must satisfy 0 <= old <= new <= {node.head.header.log_size}"
         )
     h = node.suite.hash
     proof = merkle.consistency_proof_from_store(h, node.store, old_size, new_size)
