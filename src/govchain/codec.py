@@ -36,34 +36,50 @@ class CodecError(ValueError):
         self.reason = reason
 
 
-def _check(value: Value, depth: int = 0) -> None:
-    """Walk a value and reject anything outside the data model.
+def _key_order(key: str) -> tuple[int, bytes]:
+    encoded = key.encode()
+    return len(encoded), encoded
 
-    Only containers recurse; scalars are checked inline, because this walk runs
-    on every result and state write of every transaction.
+
+def _canonical(value: Value, depth: int = 0) -> Value:
+    """Check a value against the data model and return it with every map in canonical key order.
+
+    With text-only keys, RFC 8949 §4.2.1's order (bytewise over the encoded keys) is
+    "shorter UTF-8 first, then bytewise". cbor2 keeps a dict's insertion order when not
+    asked to sort, so a plain dump of the result is the canonical encoding, at about
+    half the cost of cbor2's own canonical mode. Only containers recurse.
     """
     t = type(value)
     if t is dict:
-        for key in value:
+        keys = list(value)
+        for key in keys:
             if type(key) is not str:
                 raise CodecError("map_key", "map keys must be text strings")
-        items = value.values()
+        if len(keys) > 1:
+            keys.sort(key=_key_order)
+        pairs = [(key, value[key]) for key in keys]
     elif t is list or t is tuple:
+        pairs = None
         items = value
     else:
         _check_scalar(value)
-        return
+        return value
     if depth >= MAX_DEPTH:
         raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
-    for item in items:
-        ti = type(item)
-        if ti is str or ti is bytes or ti is bool or item is None:
-            continue
-        if ti is int:
-            if not INT_MIN <= item <= INT_MAX:
-                raise CodecError("int_range", "integer outside the 64-bit CBOR range")
-            continue
-        _check(item, depth + 1)
+    if pairs is not None:
+        return {key: _item(item, depth) for key, item in pairs}
+    return [_item(item, depth) for item in items]
+
+
+def _item(item: Value, depth: int) -> Value:
+    ti = type(item)
+    if ti is str or ti is bytes or ti is bool or item is None:
+        return item
+    if ti is int:
+        if not INT_MIN <= item <= INT_MAX:
+            raise CodecError("int_range", "integer outside the 64-bit CBOR range")
+        return item
+    return _canonical(item, depth + 1)
 
 
 def _check_scalar(value: Value) -> None:
@@ -79,9 +95,9 @@ def _check_scalar(value: Value) -> None:
 
 def encode(value: Value) -> bytes:
     """Encode `value` canonically. Raises CodecError for values outside the data model."""
-    _check(value)
+    ordered = _canonical(value)
     try:
-        return cbor2.dumps(value, canonical=True)
+        return cbor2.dumps(ordered)
     except (UnicodeEncodeError, cbor2.CBOREncodeError) as exc:  # e.g. a lone surrogate in a text string
         raise CodecError("type", f"cannot encode: {exc}") from None
 
@@ -89,10 +105,11 @@ def encode(value: Value) -> bytes:
 def encode_unchecked(value: Value) -> bytes:
     """Encode a value the ledger built itself from already-checked parts (skips the type walk).
 
-    The bytes are the same as `encode`'s; only use it where the value provably
-    stays inside the data model (e.g. a list of byte strings).
+    The bytes are the same as `encode`'s provided the value holds no maps with more
+    than one key, or its maps are already in canonical order (e.g. a list of byte
+    strings, or the two-entry envelope map built in canonical order).
     """
-    return cbor2.dumps(value, canonical=True)
+    return cbor2.dumps(value)
 
 
 def decode(data: bytes, max_size: int | None = None) -> Value:

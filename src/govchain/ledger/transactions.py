@@ -136,7 +136,8 @@ def decode_tx(suite: Suite, raw: bytes, max_size: int) -> SignedTx:
 
 
 def envelope_bytes(body_bytes: bytes, signature: bytes) -> bytes:
-    return codec.encode_unchecked({"body": body_bytes, "sig": signature})
+    # Built in canonical key order ("sig" is shorter than "body"), as encode_unchecked requires.
+    return codec.encode_unchecked({"sig": signature, "body": body_bytes})
 
 
 def _split_envelope(raw: bytes) -> tuple[bytes, bytes]:
