@@ -67,3 +67,51 @@ def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path) -> None:
         assert node.height == committed[-1].height
     finally:
         node.stop()
+
+
+def test_admission_survives_a_killed_worker(tmp_path: Path) -> None:
+    """A worker killed mid-life: the batch is still checked, and the pool comes back."""
+    import os
+    import signal
+
+    from govchain.node import admission
+
+    data = tmp_path / "node"
+    create_dev_chain(data, "intl", params=ChainParams(block_time_ms=5))
+    node = Node(data, Registry([NOTARY]))
+    node.start()
+    try:
+        key = node.suite.generate_keypair()
+        expiry = int(time.time() * 1000) + 60_000
+
+        def batch(n: int) -> list[bytes]:
+            return [
+                sign_tx(
+                    node.suite,
+                    key.private,
+                    TxBody(
+                        node.genesis.chain_id,
+                        key.public,
+                        "notary",
+                        "anchor",
+                        {"digest": os.urandom(32)},
+                        new_nonce(),
+                        expiry,
+                    ),
+                ).raw
+                for _ in range(n)
+            ]
+
+        first = batch(admission.POOL_MIN_BATCH)
+        assert all(a.accepted for a in node.admit(first))  # starts the pool
+        victim = next(iter(admission.pool()._processes))
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.5)
+        second = batch(admission.POOL_MIN_BATCH)
+        answers = node.admit(second)
+        assert all(a.accepted for a in answers), {a.code for a in answers}
+        third = batch(admission.POOL_MIN_BATCH)
+        assert all(a.accepted for a in node.admit(third))  # a fresh pool serves again
+        assert node.admit(first[:1])[0].code == "replayed"
+    finally:
+        node.stop()

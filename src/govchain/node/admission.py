@@ -10,11 +10,14 @@ cost more than it saves.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import cbor2
@@ -22,6 +25,8 @@ import cbor2
 from govchain.crypto import get_suite
 from govchain.ledger.errors import TxRejected
 from govchain.ledger.transactions import SignedTx, TxBody, check_tx_context, decode_tx
+
+log = logging.getLogger("govchain.node.admission")
 
 PASSED = ""
 POOL_MIN_BATCH = 64
@@ -80,21 +85,46 @@ def rebuild(raw: bytes, tx_id: bytes) -> SignedTx:
     return SignedTx(body, body_bytes, envelope["sig"], raw, tx_id)
 
 
+def _ignore_interrupts() -> None:
+    """Workers leave Ctrl+C to the node, which shuts them down cleanly."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def pool() -> ProcessPoolExecutor:
     """One pool per process, started on first use ('spawn': safe beside the node's threads)."""
     global _pool
     with _pool_lock:
         if _pool is None:
             _pool = ProcessPoolExecutor(
-                max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn")
+                max_workers=os.cpu_count() or 1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts,
             )
         return _pool
 
 
+def _discard_pool(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
 def check_parallel(rules: AdmissionRules, raws: Sequence[bytes], now_ms: int) -> list[Checked]:
-    """check_batch split over the worker processes, results in input order."""
+    """check_batch split over the worker processes, results in input order.
+
+    If a worker died (killed, out of memory), the pool is replaced for next time
+    and this batch is checked here instead: admission never fails for that reason.
+    """
     workers = os.cpu_count() or 1
     size = -(-len(raws) // workers)
     chunks = [list(raws[i : i + size]) for i in range(0, len(raws), size)]
-    futures = [pool().submit(check_batch, rules, chunk, now_ms) for chunk in chunks]
-    return [item for f in futures for item in f.result()]
+    executor = pool()
+    try:
+        futures = [executor.submit(check_batch, rules, chunk, now_ms) for chunk in chunks]
+        return [item for f in futures for item in f.result()]
+    except BrokenProcessPool:
+        log.warning("an admission worker died; restarting the pool and checking this batch inline")
+        _discard_pool(executor)
+        return check_batch(rules, raws, now_ms)
