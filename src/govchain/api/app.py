@@ -186,6 +186,26 @@ def create_app(node: Node) -> FastAPI:
             "contracts": node.registry.names(),
         }
 
+    @app.get("/v1/orgs", tags=["chain"])
+    def orgs() -> dict[str, Any]:
+        """The consortium's organisations, as the genesis names them (empty on a development chain)."""
+        items = []
+        for org in node.orgs:
+            ca = org.ca_certificate()
+            items.append(
+                {
+                    "id": org.id,
+                    "name_zh": org.name_zh,
+                    "name_en": org.name_en,
+                    "ca_fingerprint": ca.fingerprint(node.suite).hex(),
+                    "ca_subject": ca.subject_cn,
+                    "ca_not_after": ca.not_after,
+                    "ca_pem": ca.to_pem().decode(),
+                    "peers": [p.hex() for p in org.peers],
+                }
+            )
+        return {"orgs": items}
+
     @app.get("/v1/blocks/{ref}", tags=["chain"])
     def block(ref: str) -> dict[str, Any]:
         """A block by height, by hash (hex), or `latest`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -33,6 +34,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Manage signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+consortium_app = typer.Typer(help="Set up a consortium of organisations.", no_args_is_help=True)
+app.add_typer(consortium_app, name="consortium")
 app.command()(notarize)
 app.command()(bench)
 
@@ -61,6 +64,9 @@ def up(
     suite: str = typer.Option(
         None, "--suite", help="intl or gm; applies only when the chain is first created"
     ),
+    consortium: Path = typer.Option(
+        None, "--consortium", help="Run on the genesis made by `govchain consortium init` (as org1's peer)"
+    ),
 ) -> None:
     """Start an embedded single-node chain (solo ordering) with its REST API and web portal."""
     import logging
@@ -72,6 +78,9 @@ def up(
     from govchain.node.chain import ChainFiles, create_dev_chain, load_genesis
     from govchain.node.node import Node
 
+    if consortium is not None:
+        data = data or consortium / "node"
+        _adopt_consortium(consortium, data)
     data = data or home() / "node"
     files = ChainFiles(data)
     if not files.exists():
@@ -111,6 +120,56 @@ def up(
     finally:
         node.stop()
         console.print("node stopped")
+
+
+def _adopt_consortium(directory: Path, data: Path) -> None:
+    """First run on a consortium: copy its genesis and org1's peer key into the data directory."""
+    from govchain.node.chain import ChainFiles, adopt_genesis
+    from govchain.node.consortium import GENESIS_FILE, OrgFiles, org_names
+
+    genesis_path = directory / GENESIS_FILE
+    if not genesis_path.is_file():
+        fail(
+            f"{directory} has no {GENESIS_FILE}; create one with: govchain consortium init --out {directory}",
+            2,
+        )
+    files = ChainFiles(data)
+    if files.exists():
+        if files.genesis.read_bytes() != genesis_path.read_bytes():
+            fail(f"{data} already holds a different chain; use another --data")
+        return
+    first = OrgFiles(org_names(1)[0], directory / org_names(1)[0])
+    try:
+        adopt_genesis(data, genesis_path.read_bytes(), KeyFile.load(first.key("peer")))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot start on {directory}: {exc}")
+    console.print(
+        f"[green]started a node for consortium {directory} in {data} (signing as {first.org_id}'s peer)[/]"
+    )
+
+
+@consortium_app.command("init")
+def consortium_init(
+    orgs: int = typer.Option(3, "--orgs", min=1, max=64, help="Number of organisations"),
+    suite: str = typer.Option("intl", "--suite", help="intl (X.509 P-256) or gm (SM2 certificates)"),
+    out: Path = typer.Option(..., "--out", help="Directory to create"),
+    chain_id: str = typer.Option("govchain-consortium", "--chain-id", help="Chain name"),
+) -> None:
+    """Create every organisation's CA, admin and peer certificates and keys, plus the genesis file."""
+    from govchain.node.consortium import SUMMARY_FILE, init_consortium
+
+    try:
+        genesis = init_consortium(out, orgs, _check_suite(suite), chain_id)
+    except (FileExistsError, ValueError) as exc:
+        fail(str(exc), 2)
+    summary = json.loads((out / SUMMARY_FILE).read_text())
+    table = Table("org", "名称", "name", "folder")
+    for org in summary["orgs"]:
+        table.add_row(org["id"], org["name_zh"], org["name_en"], str(out / org["folder"]))
+    console.print(table)
+    console.print(f"chain {genesis.chain_id} ({genesis.suite}), genesis hash {summary['genesis_hash']}")
+    console.print("private keys are in each org's folder with mode 0600; keep the ca-key.json files offline")
+    console.print(f"start it on this machine with: govchain up --consortium {out}")
 
 
 @keys_app.command("new")

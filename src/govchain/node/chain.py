@@ -69,3 +69,19 @@ def create_dev_chain(
 
 def load_genesis(data_dir: Path) -> Genesis:
     return Genesis.decode(ChainFiles(data_dir).genesis.read_bytes())
+
+
+def adopt_genesis(data_dir: Path, genesis_bytes: bytes, node_key: KeyFile) -> Genesis:
+    """Start a data directory on an existing genesis (e.g. a consortium's), signing as `node_key`."""
+    files = ChainFiles(data_dir)
+    if files.exists():
+        raise FileExistsError(f"{data_dir} already holds a chain")
+    genesis = Genesis.decode(genesis_bytes)
+    if node_key.suite != genesis.suite:
+        raise ValueError(f"the node key is for suite {node_key.suite}, the chain uses {genesis.suite}")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    node_key.save(files.node_key)
+    tmp = files.genesis.with_suffix(".tmp")
+    tmp.write_bytes(genesis_bytes)
+    os.replace(tmp, files.genesis)
+    return genesis

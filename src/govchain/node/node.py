@@ -30,6 +30,7 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import Genesis, Header, HeaderSignature, genesis_header, sign_header
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
+from govchain.ledger.orgs import check_orgs, genesis_orgs
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
 from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
@@ -150,6 +151,8 @@ class Node:
         if self.key.suite != self.suite.name:
             raise ValueError(f"node key is for suite {self.key.suite}, the chain uses {self.suite.name}")
         self.is_signer = self.key.keys.public in self.genesis.signers
+        self.orgs = genesis_orgs(self.genesis)
+        check_orgs(self.suite, self.orgs, self.genesis.time)
         self.chain = ChainContext(self.suite, self.genesis, registry)
         self.registry = registry
         self.store = Store(self.files.db)
