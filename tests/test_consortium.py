@@ -115,7 +115,28 @@ def test_node_runs_on_the_consortium_genesis(tmp_path: Path, suite_name: str) ->
                 (f"org{i}", f"Organisation {i}") for i in (1, 2, 3)
             ]
             assert Certificate.load(orgs[1]["ca_pem"].encode()).subject_org == "org2"
-            key = node.suite.generate_keypair()
+            admin = KeyFile.load(out / "org2" / "admin-key.json").keys
+            enrol = sign_tx(
+                node.suite,
+                admin.private,
+                TxBody(
+                    node.genesis.chain_id,
+                    admin.public,
+                    "membership",
+                    "enroll",
+                    {"cert": Certificate.load((out / "org2" / "admin.pem").read_bytes()).der},
+                    new_nonce(),
+                    int(time.time() * 1000) + 60_000,
+                ),
+            )
+            reply = client.post(
+                "/v1/txs",
+                content=enrol.raw,
+                headers={"content-type": "application/cbor"},
+                params={"wait": "true"},
+            )
+            assert reply.json()["code"] == "ok", reply.json()
+            key = admin
             tx = sign_tx(
                 node.suite,
                 key.private,

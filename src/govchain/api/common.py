@@ -21,6 +21,11 @@ STATUS_BY_CODE = {
     errors.UNKNOWN_TX: 404,
     errors.UNKNOWN_BLOCK: 404,
     errors.NOT_FOUND: 404,
+    errors.NOT_A_MEMBER: 403,
+    errors.MEMBER_REVOKED: 403,
+    errors.MEMBER_EXPIRED: 403,
+    errors.MEMBER_NOT_YET_VALID: 403,
+    errors.FORBIDDEN: 403,
 }
 
 

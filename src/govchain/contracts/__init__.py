@@ -1,11 +1,12 @@
 """Built-in contracts. Every node of a chain must run the same list."""
 
+from govchain.contracts.membership.contract import CONTRACT as MEMBERSHIP
 from govchain.contracts.notary.contract import CONTRACT as NOTARY
 from govchain.ledger.contracts import Registry
 
 
 def default_registry() -> Registry:
-    return Registry([NOTARY])
+    return Registry([MEMBERSHIP, NOTARY])
 
 
 __all__ = ["default_registry"]

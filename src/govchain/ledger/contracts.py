@@ -18,6 +18,8 @@ from typing import Any, NoReturn
 
 from govchain.crypto import Suite
 from govchain.ledger.errors import ContractError
+from govchain.ledger.membership import Member, Policy
+from govchain.ledger.orgs import Org
 from govchain.state import ContractState, ReadView
 
 MAX_EVENTS = 64
@@ -34,6 +36,8 @@ class Context:
     tx_id: bytes
     sender: bytes
     state: ContractState
+    member: Member | None = None  # the sender's membership (None on a development chain)
+    orgs: Mapping[str, Org] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(self, kind: str, **attrs: Any) -> None:
@@ -52,9 +56,15 @@ Query = Callable[[ReadView, Suite, dict[str, Any]], Any]
 
 @dataclass(frozen=True, slots=True)
 class Contract:
+    """A name, its methods and queries, and who may call each method (ledger/membership.py).
+
+    A method without an entry in `policies` gets the default: any member, not a regulator.
+    """
+
     name: str
     methods: Mapping[str, Method]
     queries: Mapping[str, Query] = field(default_factory=dict)
+    policies: Mapping[str, Policy] = field(default_factory=dict)
 
 
 class Registry:

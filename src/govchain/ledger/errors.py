@@ -30,6 +30,13 @@ NOT_FOUND = "not_found"
 CONFLICT = "conflict"
 CONTRACT_ERROR = "contract_error"  # the contract itself misbehaved
 
+# Membership (consortium chains) ---------------------------------------------------
+NOT_A_MEMBER = "not_a_member"  # the sender's key is not enrolled
+MEMBER_REVOKED = "member_revoked"
+MEMBER_EXPIRED = "member_expired"
+MEMBER_NOT_YET_VALID = "member_not_yet_valid"
+UNKNOWN_ORG = "unknown_org"
+
 # Reads ------------------------------------------------------------------------
 UNKNOWN_TX = "unknown_tx"
 UNKNOWN_BLOCK = "unknown_block"

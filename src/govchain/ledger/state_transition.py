@@ -14,8 +14,8 @@ Nothing here touches the disk: the caller commits the outcome atomically.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from govchain import codec, merkle
@@ -24,6 +24,8 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import Genesis, Header
 from govchain.ledger.contracts import Context, Registry
 from govchain.ledger.errors import ContractError, TxRejected
+from govchain.ledger.membership import authorize, policy_of
+from govchain.ledger.orgs import Org
 from govchain.ledger.results import TxResult, log_leaf
 from govchain.ledger.transactions import SignedTx, check_tx_context
 from govchain.state import BlockState, ContractState, StateReader, next_state_root
@@ -44,6 +46,11 @@ class ChainContext:
     suite: Suite
     genesis: Genesis
     registry: Registry
+    orgs: Mapping[str, Org] = field(default_factory=dict)  # empty: a development chain (open)
+
+    @property
+    def consortium(self) -> bool:
+        return bool(self.orgs)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +161,12 @@ def apply_tx(
     method = contract.methods.get(method_name)
     if method is None:
         return failed(errors.UNKNOWN_METHOD, f"contract '{name}' has no method '{method_name}'")
+    try:
+        member = authorize(
+            chain.consortium, block_state, tx.body.sender, policy_of(contract.policies, method_name), time
+        )
+    except TxRejected as exc:
+        return failed(exc.code, exc.message)
     tx_state = block_state.begin()
     ctx = Context(
         suite=chain.suite,
@@ -163,6 +176,8 @@ def apply_tx(
         tx_id=tx.id,
         sender=tx.body.sender,
         state=ContractState(tx_state, name),
+        member=member,
+        orgs=chain.orgs,
     )
     try:
         result = TxResult(name, method_name, errors.OK, "", ctx.events, method(ctx, tx.body.args))

@@ -30,6 +30,7 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import Genesis, Header, HeaderSignature, genesis_header, sign_header
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
+from govchain.ledger.membership import authorize, policy_of
 from govchain.ledger.orgs import check_orgs, genesis_orgs
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
 from govchain.ledger.transactions import SignedTx
@@ -126,6 +127,9 @@ class _PendingBlocks:
         with self._lock:
             self._blocks = [b for b in self._blocks if b[0] is not sealed]
 
+    def get(self, key: bytes) -> bytes | None:
+        return self.state_get(key)
+
     def state_get(self, key: bytes) -> bytes | None:
         with self._lock:
             blocks = list(self._blocks)
@@ -153,7 +157,7 @@ class Node:
         self.is_signer = self.key.keys.public in self.genesis.signers
         self.orgs = genesis_orgs(self.genesis)
         check_orgs(self.suite, self.orgs, self.genesis.time)
-        self.chain = ChainContext(self.suite, self.genesis, registry)
+        self.chain = ChainContext(self.suite, self.genesis, registry, {org.id: org for org in self.orgs})
         self.registry = registry
         self.store = Store(self.files.db)
         self.genesis_hash = self.suite.hash(self.files.genesis.read_bytes())
@@ -224,7 +228,7 @@ class Node:
                 out[i] = Admission(code, message)
                 continue
             try:
-                self._check_target(tx)
+                self._check_target(tx, now)
             except TxRejected as exc:
                 out[i] = Admission(exc.code, exc.message, tx.id)
                 continue
@@ -283,7 +287,8 @@ class Node:
                 out.append((errors.BAD_SIGNATURE, "signature does not verify", None))
         return out
 
-    def _check_target(self, tx: SignedTx) -> None:
+    def _check_target(self, tx: SignedTx, now: int) -> None:
+        """The contract and method exist, and the sender may call it (the state machine checks again)."""
         contract = self.registry.get(tx.body.contract)
         if contract is None:
             raise TxRejected(errors.UNKNOWN_CONTRACT, f"no contract named '{tx.body.contract}'")
@@ -291,6 +296,8 @@ class Node:
             raise TxRejected(
                 errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'"
             )
+        policy = policy_of(contract.policies, tx.body.method)
+        authorize(self.chain.consortium, self._pending, tx.body.sender, policy, now)
 
     # --- block production ---------------------------------------------------------
     #

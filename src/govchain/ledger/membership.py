@@ -1,0 +1,142 @@
+"""Who may act: member records, method policies, and the one authorization check.
+
+On a consortium chain (one whose genesis names organisations), a transaction
+counts only if its sender is an enrolled member: the key's certificate was
+issued by its organisation's CA, is within its validity at the block's time, and
+has not been revoked. The method's policy then says which roles may call it.
+Regulators read everything and never write business data.
+
+The membership contract (contracts/membership) writes the records; this module
+only reads them, because the state machine checks every transaction against
+them, and admission runs the same check early so that refused transactions
+never reach a block. A development chain (no organisations) is open: anyone
+with a key may transact, and policies are not applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from govchain import codec
+from govchain.crypto.x509 import ROLES
+from govchain.ledger.errors import (
+    FORBIDDEN,
+    MEMBER_EXPIRED,
+    MEMBER_NOT_YET_VALID,
+    MEMBER_REVOKED,
+    NOT_A_MEMBER,
+    TxRejected,
+)
+
+MEMBERSHIP = "membership"
+REGULATOR = "regulator"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Who may call a method. The default: any member of any organisation, except a regulator."""
+
+    roles: frozenset[str] | None = None  # None: every role
+    allow_regulator: bool = False  # regulators never write business data unless a method says so
+    allow_non_members: bool = False  # only for enrolment itself
+
+    def __post_init__(self) -> None:
+        if self.roles is not None and not self.roles <= set(ROLES):
+            raise ValueError(f"unknown roles in policy: {sorted(self.roles - set(ROLES))}")
+
+
+DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    key: bytes
+    org: str
+    role: str
+    name: str
+    serial: int
+    not_before: int
+    not_after: int
+    revoked: bool = False
+    cert: bytes = b""
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "org": self.org,
+            "role": self.role,
+            "name": self.name,
+            "serial": self.serial,
+            "not_before": self.not_before,
+            "not_after": self.not_after,
+            "revoked": self.revoked,
+            "cert": self.cert,
+        }
+
+    @classmethod
+    def from_value(cls, key: bytes, value: dict[str, Any]) -> Member:
+        return cls(
+            key,
+            value["org"],
+            value["role"],
+            value["name"],
+            value["serial"],
+            value["not_before"],
+            value["not_after"],
+            value["revoked"],
+            value["cert"],
+        )
+
+
+class RawState(Protocol):
+    """Full-key state reads (the block overlay, or committed state)."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+
+def member_key(public_key: bytes) -> bytes:
+    """The membership contract's own key for a member record (without the namespace)."""
+    return b"m/" + public_key
+
+
+def revoked_key(org: str, serial: int) -> bytes:
+    return b"r/" + org.encode() + b"/" + serial.to_bytes(20, "big")
+
+
+def load_member(state: RawState, public_key: bytes) -> Member | None:
+    raw = state.get(MEMBERSHIP.encode() + b"/" + member_key(public_key))
+    return None if raw is None else Member.from_value(public_key, codec.decode(raw))
+
+
+def authorize(
+    consortium: bool, state: RawState, sender: bytes, policy: Policy, time_ms: int
+) -> Member | None:
+    """The member behind `sender`, if the policy lets it call; else TxRejected with the reason.
+
+    Deterministic: it reads only state and the block's time, so every peer agrees.
+    """
+    if not consortium:
+        return None
+    member = load_member(state, sender)
+    if member is None:
+        if policy.allow_non_members:
+            return None
+        raise TxRejected(NOT_A_MEMBER, "the sender is not an enrolled member of any organisation")
+    if member.revoked:
+        raise TxRejected(MEMBER_REVOKED, f"the sender's certificate (serial {member.serial}) was revoked")
+    if time_ms < member.not_before:
+        raise TxRejected(MEMBER_NOT_YET_VALID, "the sender's certificate is not valid yet")
+    if time_ms > member.not_after:
+        raise TxRejected(MEMBER_EXPIRED, "the sender's certificate has expired")
+    if member.role == REGULATOR and not policy.allow_regulator:
+        raise TxRejected(FORBIDDEN, "a regulator reads everything but never writes business data")
+    if policy.roles is not None and member.role not in policy.roles:
+        raise TxRejected(
+            FORBIDDEN, f"role '{member.role}' may not call this; allowed: {sorted(policy.roles)}"
+        )
+    return member
+
+
+def policy_of(policies: Mapping[str, Policy], method: str) -> Policy:
+    return policies.get(method, DEFAULT_POLICY)
