@@ -206,6 +206,12 @@ def create_app(node: Node) -> FastAPI:
             )
         return {"orgs": items}
 
+    @app.get("/v1/members", tags=["chain"])
+    def members(org: str | None = None) -> dict[str, Any]:
+        """Enrolled members (optionally of one organisation): role, name, certificate, revoked or not."""
+        found = node.query("membership", "members", {"org": org} if org else {})
+        return {"members": jsonable(found)}
+
     @app.get("/v1/blocks/{ref}", tags=["chain"])
     def block(ref: str) -> dict[str, Any]:
         """A block by height, by hash (hex), or `latest`."""

@@ -201,6 +201,12 @@ class Client:
         result: dict[str, Any] = self._request("GET", f"/v1/txs/{ref}")
         return result
 
+    def members(self, org: str | None = None) -> list[dict[str, Any]]:
+        """Enrolled members of a consortium chain (keys and certificates in hex)."""
+        params = {"org": org} if org else {}
+        result: list[dict[str, Any]] = self._request("GET", "/v1/members", params=params)["members"]
+        return result
+
     def lookup(self, digest: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/v1/notary/documents/{digest.hex()}")
         return result

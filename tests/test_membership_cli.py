@@ -1,0 +1,145 @@
+"""`govchain member issue / revoke / list` against a real consortium node, as in docs/governance.md."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from govchain.cli.main import app
+from govchain.crypto.keyfile import KeyFile
+from govchain.node.chain import adopt_genesis
+from govchain.node.consortium import GENESIS_FILE, init_consortium
+from tests.test_crash import free_port, start_node
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def consortium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    out = tmp_path / "cons"
+    init_consortium(out, 3, "gm")
+    data = tmp_path / "node"
+    adopt_genesis(data, (out / GENESIS_FILE).read_bytes(), KeyFile.load(out / "org1" / "peer-key.json"))
+    port = free_port()
+    proc = start_node(data, port, tmp_path / "node.log")
+    monkeypatch.setenv("GOVCHAIN_NODE", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("GOVCHAIN_HOME", str(tmp_path / "home"))
+    try:
+        yield out
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+
+
+def test_issue_use_revoke(consortium: Path, tmp_path: Path) -> None:
+    cli = CliRunner()
+    issued = cli.invoke(
+        app,
+        [
+            "member",
+            "issue",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org2",
+            "--role",
+            "issuer",
+            "--name",
+            "市场监管局",
+        ],
+    )
+    assert issued.exit_code == 0, issued.output
+    members = consortium / "org2" / "members"
+    key_file = next(members.glob("*-key.json"))
+    cert_file = next(members.glob("*.pem"))
+    doc = tmp_path / "licence.txt"
+    doc.write_text("营业执照")
+    ok = cli.invoke(app, ["notarize", str(doc), "--key", str(key_file), "--out", str(tmp_path / "r")])
+    assert ok.exit_code == 0, ok.output
+    outsider = cli.invoke(
+        app, ["notarize", str(doc), "--out", str(tmp_path / "r2")]
+    )  # a fresh, unenrolled key
+    assert outsider.exit_code == 1 and "not_a_member" in outsider.output
+    wrong_org = cli.invoke(
+        app,
+        [
+            "member",
+            "revoke",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org1",
+            "--cert",
+            str(cert_file),
+            "--reason",
+            "not yours",
+        ],
+    )
+    assert wrong_org.exit_code == 1 and "forbidden" in wrong_org.output
+    revoked = cli.invoke(
+        app,
+        [
+            "member",
+            "revoke",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org2",
+            "--cert",
+            str(cert_file),
+            "--reason",
+            "left the agency",
+        ],
+    )
+    assert revoked.exit_code == 0, revoked.output
+    refused = cli.invoke(app, ["notarize", str(doc), "--key", str(key_file), "--out", str(tmp_path / "r3")])
+    assert refused.exit_code == 1 and "member_revoked" in refused.output.replace("\n", " ")
+    listing = cli.invoke(app, ["member", "list", "--org", "org2", "--json"])
+    entries = {m["name"]: m for m in json.loads(listing.output)}
+    assert entries["市场监管局"]["revoked"] is True and entries["org2 admin"]["role"] == "admin"
+
+
+def test_member_issue_input_errors(consortium: Path) -> None:
+    cli = CliRunner()
+    bad_role = cli.invoke(
+        app,
+        [
+            "member",
+            "issue",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org2",
+            "--role",
+            "king",
+            "--name",
+            "x",
+        ],
+    )
+    assert bad_role.exit_code == 2 and "unknown role" in bad_role.output
+    bad_org = cli.invoke(
+        app,
+        [
+            "member",
+            "issue",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org9",
+            "--role",
+            "client",
+            "--name",
+            "x",
+        ],
+    )
+    assert bad_org.exit_code == 2 and "no organisation" in bad_org.output
+    both = cli.invoke(
+        app,
+        ["member", "revoke", "--consortium", str(consortium), "--org", "org2", "--reason", "x"],
+    )
+    assert both.exit_code == 2 and "exactly one" in both.output
