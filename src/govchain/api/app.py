@@ -78,7 +78,7 @@ def create_app(node: Node) -> FastAPI:
         timeout: float = Query(30.0, gt=0, le=MAX_WAIT_S),
     ) -> JSONResponse:
         """Submit one signed transaction: raw CBOR (`application/cbor`) or JSON `{"tx": "<hex>"}`."""
-        body = await read_body(request, node.genesis.params.max_tx_bytes + 1024)
+        body = await read_body(request, node.params().max_tx_bytes + 1024)
         raw = _single_tx(request, body)
         (admission,) = await run_in_threadpool(node.admit, [raw])
         if not admission.accepted:
@@ -183,6 +183,7 @@ def create_app(node: Node) -> FastAPI:
             "genesis": node.genesis.encode().hex(),
             "signers": [k.hex() for k in node.genesis.signers],
             "params": node.genesis.params.to_value(),
+            "params_in_force": node.params().to_value(),
             "contracts": node.registry.names(),
         }
 

@@ -1,12 +1,13 @@
 """Built-in contracts. Every node of a chain must run the same list."""
 
+from govchain.contracts.governance.contract import CONTRACT as GOVERNANCE
 from govchain.contracts.membership.contract import CONTRACT as MEMBERSHIP
 from govchain.contracts.notary.contract import CONTRACT as NOTARY
 from govchain.ledger.contracts import Registry
 
 
 def default_registry() -> Registry:
-    return Registry([MEMBERSHIP, NOTARY])
+    return Registry([GOVERNANCE, MEMBERSHIP, NOTARY])
 
 
 __all__ = ["default_registry"]

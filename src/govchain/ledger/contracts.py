@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from govchain.crypto import Suite
+from govchain.ledger.blocks import ChainParams
 from govchain.ledger.errors import ContractError
 from govchain.ledger.membership import Member, Policy
 from govchain.ledger.orgs import Org
@@ -37,6 +38,7 @@ class Context:
     sender: bytes
     state: ContractState
     member: Member | None = None  # the sender's membership (None on a development chain)
+    params: ChainParams = field(default_factory=ChainParams)  # in force for this block
     orgs: Mapping[str, Org] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 

@@ -21,9 +21,10 @@ from typing import Protocol
 from govchain import codec, merkle
 from govchain.crypto import Suite
 from govchain.ledger import errors
-from govchain.ledger.blocks import Genesis, Header
+from govchain.ledger.blocks import ChainParams, Genesis, Header
 from govchain.ledger.contracts import Context, Registry
 from govchain.ledger.errors import ContractError, TxRejected
+from govchain.ledger.governance import effective_params, effective_policy
 from govchain.ledger.membership import authorize, policy_of
 from govchain.ledger.orgs import Org
 from govchain.ledger.results import TxResult, log_leaf
@@ -86,6 +87,7 @@ def apply_block(
     time = max(time, parent.header.time)
 
     block_state = BlockState(reader)
+    params = effective_params(chain.genesis, block_state, height)  # as governance set them for this height
     included: list[SignedTx] = []
     results: list[TxResult] = []
     result_bytes: list[bytes] = []
@@ -93,13 +95,13 @@ def apply_block(
     seen = reader.known_txs([tx.id for tx in txs])  # committed before: a replay
     for tx, sig_ok in zip(txs, signature_ok, strict=True):
         try:
-            admit_in_block(chain, tx, sig_ok, time, seen)
+            admit_in_block(chain, params, tx, sig_ok, time, seen)
         except TxRejected as exc:
             dropped.append((tx, exc.code, exc.message))
             continue
         seen.add(tx.id)
         included.append(tx)
-        result, encoded = apply_tx(chain, block_state, tx, height, time)
+        result, encoded = apply_tx(chain, block_state, tx, height, time, params)
         results.append(result)
         result_bytes.append(encoded)
 
@@ -127,19 +129,23 @@ def apply_block(
 
 
 def admit_in_block(
-    chain: ChainContext, tx: SignedTx, signature_ok: bool, time: int, seen: set[bytes]
+    chain: ChainContext, params: ChainParams, tx: SignedTx, signature_ok: bool, time: int, seen: set[bytes]
 ) -> None:
     """The admission checks again, now against the block's time and everything committed before it."""
     if not signature_ok:
         raise TxRejected(errors.BAD_SIGNATURE, "signature does not verify")
     if tx.id in seen:
         raise TxRejected(errors.REPLAYED, "transaction already committed")
-    params = chain.genesis.params
     check_tx_context(tx, chain.genesis.chain_id, time, params.max_tx_ttl_ms)
 
 
 def apply_tx(
-    chain: ChainContext, block_state: BlockState, tx: SignedTx, height: int, time: int
+    chain: ChainContext,
+    block_state: BlockState,
+    tx: SignedTx,
+    height: int,
+    time: int,
+    params: ChainParams | None = None,
 ) -> tuple[TxResult, bytes]:
     """Run one transaction's method; its writes survive only if it succeeds.
 
@@ -162,9 +168,10 @@ def apply_tx(
     if method is None:
         return failed(errors.UNKNOWN_METHOD, f"contract '{name}' has no method '{method_name}'")
     try:
-        member = authorize(
-            chain.consortium, block_state, tx.body.sender, policy_of(contract.policies, method_name), time
+        policy = effective_policy(block_state, name, method_name, height) or policy_of(
+            contract.policies, method_name
         )
+        member = authorize(chain.consortium, block_state, tx.body.sender, policy, time)
     except TxRejected as exc:
         return failed(exc.code, exc.message)
     tx_state = block_state.begin()
@@ -178,6 +185,7 @@ def apply_tx(
         state=ContractState(tx_state, name),
         member=member,
         orgs=chain.orgs,
+        params=params or chain.genesis.params,
     )
     try:
         result = TxResult(name, method_name, errors.OK, "", ctx.events, method(ctx, tx.body.args))

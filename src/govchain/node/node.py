@@ -27,9 +27,10 @@ from prometheus_client import Counter as MetricCounter
 from govchain import codec
 from govchain.crypto import Suite, get_suite
 from govchain.ledger import errors
-from govchain.ledger.blocks import Genesis, Header, HeaderSignature, genesis_header, sign_header
+from govchain.ledger.blocks import ChainParams, Genesis, Header, HeaderSignature, genesis_header, sign_header
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
+from govchain.ledger.governance import effective_params, effective_policy
 from govchain.ledger.membership import authorize, policy_of
 from govchain.ledger.orgs import check_orgs, genesis_orgs
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
@@ -161,17 +162,8 @@ class Node:
         self.registry = registry
         self.store = Store(self.files.db)
         self.genesis_hash = self.suite.hash(self.files.genesis.read_bytes())
-        self.rules = admission.AdmissionRules(
-            self.suite.name,
-            self.genesis.chain_id,
-            self.genesis.params.max_tx_bytes,
-            self.genesis.params.max_tx_ttl_ms,
-        )
         self.metrics = NodeMetrics()
-        params = self.genesis.params
-        self.orderer: Orderer[SignedTx] = orderer or SoloOrderer(
-            lambda: (params.max_block_txs, params.block_time_ms)
-        )
+        self.orderer: Orderer[SignedTx] = orderer or SoloOrderer(self._block_limits)
         self._lock = threading.Lock()
         self._inflight: set[bytes] = set()
         self._listeners: list[CommitListener] = []
@@ -266,13 +258,17 @@ class Node:
 
     def _stateless(self, raws: Sequence[bytes], now: int) -> list[tuple[str, str, SignedTx | None]]:
         """Decode, check and verify each transaction: (code, message, tx or None if refused)."""
+        params = self.params()
+        rules = admission.AdmissionRules(
+            self.suite.name, self.genesis.chain_id, params.max_tx_bytes, params.max_tx_ttl_ms
+        )
         if len(raws) >= admission.POOL_MIN_BATCH:
-            checked = admission.check_parallel(self.rules, raws, now)
+            checked = admission.check_parallel(rules, raws, now)
             return [
                 (code, message, admission.rebuild(raw, tx_id) if code == admission.PASSED else None)
                 for raw, (code, message, tx_id) in zip(raws, checked, strict=True)
             ]
-        results = [admission.check_one(self.rules, raw, now) for raw in raws]
+        results = [admission.check_one(rules, raw, now) for raw in raws]
         decoded = [tx for _, tx in results if tx is not None]
         valid = iter(
             self.suite.verify_many([(t.body.sender, t.signing_input(), t.signature) for t in decoded])
@@ -287,6 +283,14 @@ class Node:
                 out.append((errors.BAD_SIGNATURE, "signature does not verify", None))
         return out
 
+    def params(self) -> ChainParams:
+        """The chain parameters in force for the next block (governance may have changed them)."""
+        return effective_params(self.genesis, self._pending, self.parent.header.height + 1)
+
+    def _block_limits(self) -> tuple[int, int]:
+        params = self.params()
+        return params.max_block_txs, params.block_time_ms
+
     def _check_target(self, tx: SignedTx, now: int) -> None:
         """The contract and method exist, and the sender may call it (the state machine checks again)."""
         contract = self.registry.get(tx.body.contract)
@@ -296,7 +300,10 @@ class Node:
             raise TxRejected(
                 errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'"
             )
-        policy = policy_of(contract.policies, tx.body.method)
+        height = self.parent.header.height + 1
+        policy = effective_policy(self._pending, contract.name, tx.body.method, height) or policy_of(
+            contract.policies, tx.body.method
+        )
         authorize(self.chain.consortium, self._pending, tx.body.sender, policy, now)
 
     # --- block production ---------------------------------------------------------

@@ -1,0 +1,235 @@
+"""The governance contract (committee): proposals, one vote per organisation, decisions at a set height.
+
+- `propose {action, args, title?, ttl_ms?, delay?}` by an org `admin`: opens a
+  proposal whose id is the transaction id. The proposer's organisation approves it.
+- `vote {proposal, approve}` by an org `admin`: one vote per organisation;
+  a second vote from the same organisation is `duplicate_vote`; a vote after
+  the expiry is `proposal_expired`.
+- `execute {proposal}`: carries out a proposal that has reached its threshold
+  (votes do this by themselves); below the threshold it fails `below_threshold`.
+
+Thresholds are `ALL`, `MAJORITY`, a number of organisations, or `>a/b`; the
+default is more than 2/3 of the organisations (ledger/governance.py). An executed
+decision takes effect at `height + delay` (delay >= 1 block), the same height on
+every peer.
+
+Actions:
+- `set_params {max_block_txs?, block_time_ms?, max_tx_bytes?, max_tx_ttl_ms?}`
+- `set_policy {contract, method, roles (list or null), allow_regulator}`
+- `set_threshold {action, threshold}`
+- `register {kind: "licence_type" | "rule_set", id, doc (map)}` for later modules
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from govchain.crypto import Suite
+from govchain.crypto.x509 import ROLES
+from govchain.ledger import errors
+from govchain.ledger.blocks import ChainParams, check_name
+from govchain.ledger.contracts import Context, Contract
+from govchain.ledger.governance import (
+    DEFAULT_THRESHOLD,
+    GOVERNANCE,
+    check_threshold,
+    policy_key,
+    policy_to_value,
+    threshold_met,
+    versioned,
+)
+from govchain.ledger.membership import Policy
+from govchain.state import ReadView
+
+ACTIONS = ("set_params", "set_policy", "set_threshold", "register")
+REGISTRY_KINDS = ("licence_type", "rule_set")
+DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000
+MAX_TTL_MS = 30 * 24 * 3600 * 1000
+MAX_DELAY = 100_000
+MAX_TITLE = 256
+
+DUPLICATE_VOTE = "duplicate_vote"
+PROPOSAL_EXPIRED = "proposal_expired"
+PROPOSAL_CLOSED = "proposal_closed"
+BELOW_THRESHOLD = "below_threshold"
+
+ADMINS = Policy(roles=frozenset({"admin"}))
+
+
+def _proposal_key(proposal_id: bytes) -> bytes:
+    return b"p/" + proposal_id
+
+
+def _check_action(ctx: Context, action: Any, args: Any) -> None:
+    """Refuse a malformed action when it is proposed, not when it executes."""
+    if action not in ACTIONS:
+        ctx.fail(errors.INVALID_ARGS, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    if type(args) is not dict:
+        ctx.fail(errors.INVALID_ARGS, "'args' must be a map")
+    try:
+        if action == "set_params":
+            allowed = set(ChainParams().to_value())
+            if not args or set(args) - allowed or any(type(v) is not int or v <= 0 for v in args.values()):
+                raise ValueError(f"set_params takes positive integers for some of {sorted(allowed)}")
+        elif action == "set_policy":
+            if set(args) != {"contract", "method", "roles", "allow_regulator"}:
+                raise ValueError("set_policy takes contract, method, roles, allow_regulator")
+            check_name(args["contract"], "contract")
+            check_name(args["method"], "method")
+            roles = args["roles"]
+            if roles is not None and (type(roles) is not list or not set(roles) <= set(ROLES) or not roles):
+                raise ValueError(f"roles must be null or a non-empty list of {', '.join(ROLES)}")
+            if type(args["allow_regulator"]) is not bool:
+                raise ValueError("allow_regulator must be true or false")
+        elif action == "set_threshold":
+            if set(args) != {"action", "threshold"} or args["action"] not in ACTIONS:
+                raise ValueError(
+                    f"set_threshold takes 'action' (one of {', '.join(ACTIONS)}) and 'threshold'"
+                )
+            if type(args["threshold"]) is not str:
+                raise ValueError("threshold must be text")
+            check_threshold(args["threshold"])
+        elif action == "register":
+            if set(args) != {"kind", "id", "doc"} or args["kind"] not in REGISTRY_KINDS:
+                raise ValueError(f"register takes kind (one of {', '.join(REGISTRY_KINDS)}), id and doc")
+            check_name(args["id"], "id")
+            if type(args["doc"]) is not dict:
+                raise ValueError("doc must be a map")
+    except ValueError as exc:
+        ctx.fail(errors.INVALID_ARGS, str(exc))
+
+
+def propose(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    assert ctx.member is not None  # the policy admits only enrolled admins
+    if set(args) - {"action", "args", "title", "ttl_ms", "delay"}:
+        ctx.fail(errors.INVALID_ARGS, "propose takes action, args, title, ttl_ms, delay")
+    action, action_args = args.get("action"), args.get("args", {})
+    _check_action(ctx, action, action_args)
+    ttl, delay, title = args.get("ttl_ms", DEFAULT_TTL_MS), args.get("delay", 1), args.get("title", "")
+    if type(ttl) is not int or not 0 < ttl <= MAX_TTL_MS:
+        ctx.fail(errors.INVALID_ARGS, f"ttl_ms must be 1..{MAX_TTL_MS}")
+    if type(delay) is not int or not 1 <= delay <= MAX_DELAY:
+        ctx.fail(errors.INVALID_ARGS, f"delay must be 1..{MAX_DELAY} blocks")
+    if type(title) is not str or len(title) > MAX_TITLE:
+        ctx.fail(errors.INVALID_ARGS, f"title must be text of at most {MAX_TITLE} characters")
+    proposal = {
+        "action": action,
+        "args": action_args,
+        "title": title,
+        "proposer": ctx.sender,
+        "org": ctx.member.org,
+        "created": ctx.height,
+        "expires": ctx.time + ttl,
+        "delay": delay,
+        "threshold": _threshold(ctx, action),
+        "votes": {ctx.member.org: True},
+        "status": "open",
+        "effective_height": None,
+    }
+    ctx.emit("proposed", proposal=ctx.tx_id, action=action, org=ctx.member.org)
+    _settle(ctx, ctx.tx_id, proposal)
+    return {"proposal": ctx.tx_id, "status": proposal["status"], "threshold": proposal["threshold"]}
+
+
+def vote(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    assert ctx.member is not None
+    proposal_id, approve = args.get("proposal"), args.get("approve")
+    if set(args) != {"proposal", "approve"} or type(proposal_id) is not bytes or type(approve) is not bool:
+        ctx.fail(errors.INVALID_ARGS, "vote takes 'proposal' (id) and 'approve' (true/false)")
+    proposal = _open_proposal(ctx, proposal_id)
+    if ctx.member.org in proposal["votes"]:
+        ctx.fail(DUPLICATE_VOTE, f"organisation {ctx.member.org} has already voted on this proposal")
+    proposal["votes"][ctx.member.org] = approve
+    ctx.emit("voted", proposal=proposal_id, org=ctx.member.org, approve=approve)
+    _settle(ctx, proposal_id, proposal)
+    return {"status": proposal["status"], "effective_height": proposal["effective_height"]}
+
+
+def execute(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
+    proposal_id = args.get("proposal")
+    if set(args) != {"proposal"} or type(proposal_id) is not bytes:
+        ctx.fail(errors.INVALID_ARGS, "execute takes 'proposal' (id)")
+    proposal = _open_proposal(ctx, proposal_id)
+    approvals = sum(1 for v in proposal["votes"].values() if v)
+    if not threshold_met(proposal["threshold"], approvals, len(ctx.orgs)):
+        ctx.fail(
+            BELOW_THRESHOLD,
+            f"{approvals} of {len(ctx.orgs)} organisations approve; "
+            f"threshold {proposal['threshold']} not reached",
+        )
+    _settle(ctx, proposal_id, proposal)
+    return {"status": proposal["status"], "effective_height": proposal["effective_height"]}
+
+
+def _open_proposal(ctx: Context, proposal_id: bytes) -> dict[str, Any]:
+    proposal: dict[str, Any] | None = ctx.state.get(_proposal_key(proposal_id))
+    if proposal is None:
+        ctx.fail(errors.NOT_FOUND, "no such proposal")
+    if proposal["status"] != "open":
+        ctx.fail(PROPOSAL_CLOSED, f"the proposal is already {proposal['status']}")
+    if ctx.time > proposal["expires"]:
+        ctx.fail(PROPOSAL_EXPIRED, "the proposal expired before this transaction")
+    return proposal
+
+
+def _settle(ctx: Context, proposal_id: bytes, proposal: dict[str, Any]) -> None:
+    """Store the proposal; carry it out if its threshold is met, close it if it can no longer be."""
+    orgs = len(ctx.orgs)
+    approvals = sum(1 for v in proposal["votes"].values() if v)
+    undecided = orgs - len(proposal["votes"])
+    if threshold_met(proposal["threshold"], approvals, orgs):
+        proposal["status"] = "executed"
+        proposal["effective_height"] = ctx.height + proposal["delay"]
+        _apply(ctx, proposal["action"], proposal["args"], proposal["effective_height"])
+        ctx.emit("executed", proposal=proposal_id, effective_height=proposal["effective_height"])
+    elif not threshold_met(proposal["threshold"], approvals + undecided, orgs):
+        proposal["status"] = "rejected"
+        ctx.emit("rejected", proposal=proposal_id)
+    ctx.state.put(_proposal_key(proposal_id), proposal)
+
+
+def _threshold(ctx: Context, action: str) -> str:
+    value = versioned(ctx.state.get(b"threshold/" + action.encode()), ctx.height)
+    return DEFAULT_THRESHOLD if value is None else str(value)
+
+
+def _apply(ctx: Context, action: str, args: dict[str, Any], height: int) -> None:
+    if action == "set_params":
+        _put_versioned(ctx, b"params", {**ctx.params.to_value(), **args}, height)
+    elif action == "set_policy":
+        policy = Policy(
+            roles=None if args["roles"] is None else frozenset(args["roles"]),
+            allow_regulator=args["allow_regulator"],
+        )
+        _put_versioned(ctx, policy_key(args["contract"], args["method"]), policy_to_value(policy), height)
+    elif action == "set_threshold":
+        _put_versioned(ctx, b"threshold/" + args["action"].encode(), args["threshold"], height)
+    elif action == "register":
+        key = b"registry/" + args["kind"].encode() + b"/" + args["id"].encode()
+        _put_versioned(ctx, key, args["doc"], height)
+
+
+def _put_versioned(ctx: Context, key: bytes, value: Any, height: int) -> None:
+    old = ctx.state.get(key)
+    previous = versioned(old, ctx.height) if old is not None else None
+    ctx.state.put(key, {"from": height, "value": value, "previous": previous})
+
+
+def proposals(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every proposal (up to 1,000), with its votes and status; open ones past expiry read `expired`."""
+    now = args.get("now")
+    found = []
+    for key, value in view.scan(b"p/", 1000):
+        item = dict(value, id=key[2:])
+        if item["status"] == "open" and type(now) is int and now > item["expires"]:
+            item["status"] = "expired"
+        found.append(item)
+    return found
+
+
+CONTRACT = Contract(
+    name=GOVERNANCE,
+    methods={"propose": propose, "vote": vote, "execute": execute},
+    queries={"proposals": proposals},
+    policies={"propose": ADMINS, "vote": ADMINS, "execute": ADMINS},
+)

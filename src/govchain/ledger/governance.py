@@ -1,0 +1,96 @@
+"""What governance has decided, as the state machine reads it.
+
+The governance contract (contracts/governance) writes decisions; every one of
+them takes effect at a stated block height, so each peer switches at the same
+block. This module only reads them:
+
+- chain parameters (`params`), replacing the genesis values from a height on;
+- method policies (`policy/<contract>/<method>`), replacing a contract's own;
+- vote thresholds (`threshold/<action>`), default more than 2/3 of organisations.
+
+Each record keeps the value before the change, so a height below `from` still
+reads the old one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Protocol
+
+from govchain import codec
+from govchain.ledger.blocks import ChainParams, Genesis
+from govchain.ledger.membership import Policy
+
+GOVERNANCE = "governance"
+DEFAULT_THRESHOLD = ">2/3"
+_FRACTION = re.compile(r">([1-9][0-9]*)/([1-9][0-9]*)")
+
+
+class RawState(Protocol):
+    def get(self, key: bytes) -> bytes | None: ...
+
+
+def _read(state: RawState, key: bytes) -> Any:
+    raw = state.get(GOVERNANCE.encode() + b"/" + key)
+    return None if raw is None else codec.decode(raw)
+
+
+def versioned(record: dict[str, Any] | None, height: int) -> Any:
+    """The value in force at `height` of a record {"from", "value", "previous"}."""
+    if record is None:
+        return None
+    return record["value"] if height >= record["from"] else record["previous"]
+
+
+def effective_params(genesis: Genesis, state: RawState, height: int) -> ChainParams:
+    value = versioned(_read(state, b"params"), height)
+    return genesis.params if value is None else ChainParams.from_value(value)
+
+
+def policy_key(contract: str, method: str) -> bytes:
+    return b"policy/" + contract.encode() + b"/" + method.encode()
+
+
+def policy_to_value(policy: Policy) -> dict[str, Any]:
+    return {
+        "roles": None if policy.roles is None else sorted(policy.roles),
+        "allow_regulator": policy.allow_regulator,
+        "allow_non_members": policy.allow_non_members,
+    }
+
+
+def policy_from_value(value: dict[str, Any]) -> Policy:
+    roles = value["roles"]
+    return Policy(
+        roles=None if roles is None else frozenset(roles),
+        allow_regulator=value["allow_regulator"],
+        allow_non_members=value["allow_non_members"],
+    )
+
+
+def effective_policy(state: RawState, contract: str, method: str, height: int) -> Policy | None:
+    """A governance override of a method's policy, or None to use the contract's own."""
+    value = versioned(_read(state, policy_key(contract, method)), height)
+    return None if value is None else policy_from_value(value)
+
+
+def check_threshold(spec: str) -> str:
+    """Validate a threshold: ALL, MAJORITY, N (organisations), or >a/b (a fraction below 1)."""
+    if spec in ("ALL", "MAJORITY") or (spec.isdigit() and int(spec) > 0):
+        return spec
+    match = _FRACTION.fullmatch(spec)
+    if match and int(match[1]) < int(match[2]):
+        return spec
+    raise ValueError(f"threshold must be ALL, MAJORITY, a number of organisations, or >a/b; got {spec!r}")
+
+
+def threshold_met(spec: str, approvals: int, organisations: int) -> bool:
+    if spec == "ALL":
+        return approvals >= organisations
+    if spec == "MAJORITY":
+        return approvals * 2 > organisations
+    if spec.isdigit():
+        return approvals >= min(int(spec), organisations)
+    match = _FRACTION.fullmatch(spec)
+    assert match is not None
+    return approvals * int(match[2]) > organisations * int(match[1])
