@@ -143,3 +143,57 @@ def test_member_issue_input_errors(consortium: Path) -> None:
         ["member", "revoke", "--consortium", str(consortium), "--org", "org2", "--reason", "x"],
     )
     assert both.exit_code == 2 and "exactly one" in both.output
+
+
+def test_issue_three_tour(consortium: Path, tmp_path: Path) -> None:
+    """The tour: propose a smaller block size, org2 and org3 vote, it takes effect at its height."""
+    cli = CliRunner()
+    created = cli.invoke(
+        app,
+        [
+            "proposal",
+            "create",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org1",
+            "--action",
+            "set_params",
+            "--args",
+            '{"max_block_txs": 500}',
+            "--title",
+            "smaller blocks",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    listing = json.loads(cli.invoke(app, ["proposal", "list", "--json"]).output)
+    proposal = listing[0]["id"]
+    assert listing[0]["status"] == "open" and listing[0]["threshold"] == ">2/3"
+    assert (
+        cli.invoke(
+            app, ["proposal", "vote", proposal, "--consortium", str(consortium), "--org", "org2"]
+        ).exit_code
+        == 0
+    )
+    again = cli.invoke(app, ["proposal", "vote", proposal, "--consortium", str(consortium), "--org", "org2"])
+    assert again.exit_code == 1 and "duplicate_vote" in again.output
+    third = cli.invoke(app, ["proposal", "vote", proposal, "--consortium", str(consortium), "--org", "org3"])
+    assert third.exit_code == 0 and "executed" in third.output
+    shown = json.loads(cli.invoke(app, ["proposal", "show", proposal]).output)
+    assert shown["status"] == "executed" and shown["effective_height"] >= 1
+    bad = cli.invoke(
+        app,
+        [
+            "proposal",
+            "create",
+            "--consortium",
+            str(consortium),
+            "--org",
+            "org1",
+            "--action",
+            "set_params",
+            "--args",
+            "{not json",
+        ],
+    )
+    assert bad.exit_code == 2

@@ -58,7 +58,7 @@ def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path) -> None:
         assert len(heights) >= total // 3  # many blocks, so the pipeline really overlapped
         values = []
         for event in committed:
-            for tx_id, code in event.committed:
+            for tx_id, code, _ in event.committed:
                 assert code == "ok"
                 stored = node.store.tx(tx_id)
                 assert stored is not None

@@ -64,7 +64,7 @@ def chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
     def listener(event: CommitEvent) -> None:
         with cond:
-            done.update(tx_id for tx_id, _ in event.committed)
+            done.update(tx_id for tx_id, _, _ in event.committed)
             cond.notify_all()
 
     def wait(ids: list[bytes]) -> None:

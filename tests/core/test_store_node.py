@@ -35,7 +35,7 @@ class Commits:
     def __call__(self, event: CommitEvent) -> None:
         with self._cond:
             self.events.append(event)
-            for tx_id, code in event.committed:
+            for tx_id, code, _ in event.committed:
                 self.outcome[tx_id] = (event.height, code)
             for tx_id, code, _ in event.dropped:
                 self.outcome[tx_id] = (event.height, "dropped:" + code)

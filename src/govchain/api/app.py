@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -148,7 +149,7 @@ def create_app(node: Node) -> FastAPI:
         for tx_id in node.store.known_txs(ids):
             stored = node.store.tx(tx_id)
             if stored is not None:
-                found[tx_id] = (stored.height, TxResult.decode(stored.result).code, "")
+                found[tx_id] = (stored.height, TxResult.decode(stored.result).code, stored.message)
         return found
 
     # --- reads ----------------------------------------------------------------------
@@ -212,6 +213,27 @@ def create_app(node: Node) -> FastAPI:
         """Enrolled members (optionally of one organisation): role, name, certificate, revoked or not."""
         found = node.query("membership", "members", {"org": org} if org else {})
         return {"members": jsonable(found)}
+
+    @app.get("/v1/governance/proposals", tags=["governance"])
+    def proposals() -> dict[str, Any]:
+        """Every proposal: action, votes by organisation, threshold, status, height it takes effect."""
+        now = int(time.time() * 1000)
+        return {"proposals": jsonable(node.query("governance", "proposals", {"now": now}))}
+
+    @app.get("/v1/governance/proposals/{proposal_id}", tags=["governance"])
+    def proposal(proposal_id: str) -> dict[str, Any]:
+        wanted = parse_hex(proposal_id, "proposal id", 32)
+        now = int(time.time() * 1000)
+        for item in node.query("governance", "proposals", {"now": now}):
+            if item["id"] == wanted:
+                found: dict[str, Any] = jsonable(item)
+                return found
+        raise ApiError(errors.NOT_FOUND, "no such proposal")
+
+    @app.get("/v1/governance/params", tags=["governance"])
+    def params() -> dict[str, Any]:
+        """Chain parameters in force for the next block, and the genesis values."""
+        return {"in_force": node.params().to_value(), "genesis": node.genesis.params.to_value()}
 
     @app.get("/v1/blocks/{ref}", tags=["chain"])
     def block(ref: str) -> dict[str, Any]:
@@ -328,4 +350,7 @@ def _outcome_json(tx_id: bytes, outcome: Outcome | None) -> dict[str, Any]:
     height, code, message = outcome
     if height is None:
         return {"id": tx_id.hex(), "status": "rejected", "code": code, "message": message}
-    return {"id": tx_id.hex(), "status": "committed", "height": height, "code": code}
+    reply: dict[str, Any] = {"id": tx_id.hex(), "status": "committed", "height": height, "code": code}
+    if message:
+        reply["message"] = message
+    return reply

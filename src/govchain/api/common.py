@@ -97,10 +97,10 @@ class CommitWaiters:
         self._loop.call_soon_threadsafe(self._resolve, event)
 
     def _resolve(self, event: CommitEvent) -> None:
-        for tx_id, code in event.committed:
+        for tx_id, code, message in event.committed:
             for fut in self._waiting.pop(tx_id, ()):
                 if not fut.done():
-                    fut.set_result((event.height, code, ""))
+                    fut.set_result((event.height, code, message))
         for tx_id, code, message in event.dropped:
             outcome: Outcome = (None, code, message)
             self._dropped[tx_id] = outcome

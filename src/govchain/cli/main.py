@@ -21,6 +21,7 @@ from govchain.cli.common import (
     home,
     print_json,
 )
+from govchain.contracts.governance.cli import proposal_app
 from govchain.contracts.membership.cli import member_app
 from govchain.contracts.notary.cli import notarize
 from govchain.crypto import SUITE_NAMES, get_suite
@@ -38,6 +39,7 @@ app.add_typer(keys_app, name="keys")
 consortium_app = typer.Typer(help="Set up a consortium of organisations.", no_args_is_help=True)
 app.add_typer(consortium_app, name="consortium")
 app.add_typer(member_app, name="member")
+app.add_typer(proposal_app, name="proposal")
 app.command()(notarize)
 app.command()(bench)
 

@@ -69,7 +69,7 @@ class CommitEvent:
     height: int
     block_hash: bytes
     time: int
-    committed: list[tuple[bytes, str]]  # (tx id, result code)
+    committed: list[tuple[bytes, str, str]]  # (tx id, result code, message)
     dropped: list[tuple[bytes, str, str]]  # (tx id, reason code, message)
 
 
@@ -388,7 +388,9 @@ class Node:
             height=outcome.header.height,
             block_hash=sealed.write.hash,
             time=outcome.header.time,
-            committed=[(tx.id, r.code) for tx, r in zip(outcome.txs, outcome.results, strict=True)],
+            committed=[
+                (tx.id, r.code, r.message) for tx, r in zip(outcome.txs, outcome.results, strict=True)
+            ],
             dropped=[(tx.id, code, msg) for tx, code, msg in outcome.dropped],
         )
         for listener in self._listeners:

@@ -207,6 +207,15 @@ class Client:
         result: list[dict[str, Any]] = self._request("GET", "/v1/members", params=params)["members"]
         return result
 
+    def proposals(self) -> list[dict[str, Any]]:
+        """Governance proposals with votes and status (open ones past expiry read `expired`)."""
+        result: list[dict[str, Any]] = self._request("GET", "/v1/governance/proposals")["proposals"]
+        return result
+
+    def proposal(self, proposal_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._request("GET", f"/v1/governance/proposals/{proposal_id}")
+        return result
+
     def lookup(self, digest: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/v1/notary/documents/{digest.hex()}")
         return result

@@ -45,6 +45,21 @@ def _enrol(client: Client, cert: Certificate) -> None:
         fail(f"enrolment refused: {exc.code}: {exc.message}")
 
 
+def admin_client(consortium: Path, org: str, node: str | None) -> Client:
+    """A client signing as ORG's admin (from the consortium folder), enrolled first if it is not yet."""
+    _, files = _org_files(consortium, org)
+    admin = KeyFile.load(files.key("admin"))
+    client = client_for(node)
+    client.key = admin.keys
+    try:
+        enrolled = any(m["key"] == admin.keys.public.hex() for m in client.members(org))
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    if not enrolled:
+        _enrol(client, Certificate.load(files.cert("admin").read_bytes()))
+    return client
+
+
 @member_app.command("issue")
 def member_issue(
     org: str = typer.Option(..., "--org", help="Organisation id, e.g. org2"),
@@ -100,17 +115,11 @@ def member_revoke(
     """Revoke a member of ORG, signed by ORG's admin (enrolled first if needed)."""
     if (key is None) == (cert is None):
         fail("give exactly one of --key or --cert", 2)
-    _, files = _org_files(consortium, org)
     try:
         target = bytes.fromhex(key) if key else Certificate.load(cert.read_bytes()).public_key  # type: ignore[union-attr]
     except (ValueError, OSError) as exc:
         fail(f"cannot read the member to revoke: {exc}", 2)
-    admin = KeyFile.load(files.key("admin"))
-    client = client_for(node)
-    client.key = admin.keys
-    members = client.members()
-    if not any(m["key"] == admin.keys.public.hex() for m in members):
-        _enrol(client, Certificate.load(files.cert("admin").read_bytes()))
+    client = admin_client(consortium, org, node)
     try:
         client.call("membership", "revoke", {"key": target, "reason": reason})
     except SdkError as exc:

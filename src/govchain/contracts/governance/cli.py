@@ -1,0 +1,126 @@
+"""`govchain proposal ...`: propose a change, vote on it as an organisation, follow it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from govchain.cli.common import NODE_OPTION, client_for, console, fail, print_json
+from govchain.contracts.governance.contract import ACTIONS
+from govchain.contracts.membership.cli import CONSORTIUM_OPTION, admin_client
+from govchain.sdk.client import SdkError
+
+proposal_app = typer.Typer(help="Committee governance: one vote per organisation.", no_args_is_help=True)
+
+
+@proposal_app.command("create")
+def proposal_create(
+    action: str = typer.Option(..., "--action", help=f"One of: {', '.join(ACTIONS)}"),
+    args: str = typer.Option(..., "--args", help="JSON, e.g. '{\"max_block_txs\": 500}'"),
+    org: str = typer.Option(..., "--org", help="The proposing organisation (signs as its admin)"),
+    consortium: Path = CONSORTIUM_OPTION,
+    title: str = typer.Option("", "--title", help="A short description"),
+    delay: int = typer.Option(1, "--delay", min=1, help="Blocks between execution and taking effect"),
+    ttl_hours: float = typer.Option(168.0, "--ttl-hours", min=0.001, max=720, help="Voting window"),
+    node: str = NODE_OPTION,
+) -> None:
+    """Open a proposal; the proposing organisation's vote counts as yes."""
+    if action not in ACTIONS:
+        fail(f"unknown action '{action}'; choose one of: {', '.join(ACTIONS)}", 2)
+    try:
+        parsed = json.loads(args)
+    except ValueError as exc:
+        fail(f"--args is not JSON: {exc}", 2)
+    client = admin_client(consortium, org, node)
+    body = {
+        "action": action,
+        "args": parsed,
+        "title": title,
+        "delay": delay,
+        "ttl_ms": int(ttl_hours * 3600_000),
+    }
+    try:
+        done = client.call("governance", "propose", body)
+    except SdkError as exc:
+        fail(f"proposal refused: {exc.code}: {exc.message}")
+    console.print(f"proposal [bold]{done.tx_id.hex()}[/] opened by {org}")
+    _show(client_for(node).proposal(done.tx_id.hex()))
+
+
+@proposal_app.command("vote")
+def proposal_vote(
+    proposal: str = typer.Argument(..., help="Proposal id (hex)"),
+    org: str = typer.Option(..., "--org", help="The voting organisation (signs as its admin)"),
+    consortium: Path = CONSORTIUM_OPTION,
+    reject: bool = typer.Option(False, "--reject", help="Vote no (default: yes)"),
+    node: str = NODE_OPTION,
+) -> None:
+    """Cast ORG's vote. The proposal executes by itself once its threshold is reached."""
+    try:
+        proposal_id = bytes.fromhex(proposal)
+    except ValueError:
+        fail("the proposal id must be hex", 2)
+    client = admin_client(consortium, org, node)
+    try:
+        client.call("governance", "vote", {"proposal": proposal_id, "approve": not reject})
+    except SdkError as exc:
+        fail(f"vote refused: {exc.code}: {exc.message}")
+    _show(client_for(node).proposal(proposal))
+
+
+@proposal_app.command("list")
+def proposal_list(
+    node: str = NODE_OPTION, as_json: bool = typer.Option(False, "--json", help="Print JSON")
+) -> None:
+    """Every proposal with its votes and status."""
+    try:
+        items = client_for(node).proposals()
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    if as_json:
+        print_json(items)
+        return
+    table = Table("id", "action", "by", "votes", "threshold", "status", "in force from")
+    for p in items:
+        votes = " ".join(f"{org}{'✓' if yes else '✗'}" for org, yes in sorted(p["votes"].items()))
+        table.add_row(
+            p["id"][:12] + "…",
+            p["action"],
+            p["org"],
+            votes,
+            p["threshold"],
+            p["status"],
+            str(p["effective_height"] or ""),
+        )
+    console.print(table)
+
+
+@proposal_app.command("show")
+def proposal_show(
+    proposal: str = typer.Argument(..., help="Proposal id (hex)"), node: str = NODE_OPTION
+) -> None:
+    """One proposal in full (JSON)."""
+    try:
+        print_json(client_for(node).proposal(proposal))
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+
+
+def _show(p: dict[str, object]) -> None:
+    votes = p["votes"]
+    assert isinstance(votes, dict)
+    console.print(f"  action:    {p['action']} {json.dumps(p['args'], ensure_ascii=False)}")
+    console.print(
+        f"  votes:     {', '.join(f'{o}={v}' for o, v in sorted(votes.items()))} (threshold {p['threshold']})"
+    )
+    console.print(
+        f"  status:    {p['status']}"
+        + (f", in force from block {p['effective_height']}" if p.get("effective_height") else "")
+    )
+    console.print(
+        f"  expires:   {time.strftime('%Y-%m-%d %H:%M', time.localtime(int(str(p['expires'])) / 1000))}"
+    )
