@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from govchain.contracts import default_registry
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
-from govchain.crypto.x509 import Certificate, issue
+from govchain.crypto.x509 import Certificate, create_ca, issue
 from govchain.ledger.blocks import Header, genesis_header
 from govchain.ledger.governance import effective_params
 from govchain.ledger.orgs import genesis_orgs
@@ -269,3 +269,88 @@ def test_one_organisation_alone_cannot_change_anything(tmp_path_factory: Any, st
 
     assert effective_params(chain.genesis, _Raw(), parent.header.height + 10) == chain.genesis.params
     assert not any(k.startswith(b"governance/params") for k in reader.state)
+
+
+def _decide(env: Env, admins: dict[str, Any], action: str, args: dict[str, Any]) -> dict[str, Any]:
+    """org1 proposes, every other organisation votes yes; wait until the change is in force."""
+    proposal, _ = propose(env, admins["org1"], action, args)
+    for org, keys in admins.items():
+        if org != "org1" and proposal_state(env, proposal)["status"] == "open":
+            assert code(env.send(keys, "governance", "vote", {"proposal": proposal, "approve": True})) == "ok"
+    state = proposal_state(env, proposal)
+    assert state["status"] == "executed", state
+    wait_height(env, state["effective_height"])
+    return state
+
+
+def _new_ca(env: Env, org_id: str) -> tuple[Certificate, Any]:
+    keys = env.suite.generate_keypair()
+    now = int(time.time() * 1000)
+    return create_ca(env.suite, org_id, f"{org_id} CA", keys, now - 1000, now + 10**10), keys
+
+
+def _member_of(
+    env: Env, ca: Certificate, ca_keys: Any, org: str, role: str = "client"
+) -> tuple[Any, Certificate]:
+    keys = env.suite.generate_keypair()
+    now = int(time.time() * 1000)
+    cert = issue(
+        env.suite, ca, ca_keys.private, keys.public, org, role, f"{org} {role}", now - 1000, now + 10**9
+    )
+    return keys, cert
+
+
+def test_organisations_change_only_by_vote(env: Env) -> None:
+    admins = enrol_admins(env)
+    env_member(env)  # a filler member of org1, for moving blocks along
+    # add_org: a fourth organisation with its own CA.
+    ca4, ca4_keys = _new_ca(env, "org4")
+    org4 = {"id": "org4", "name_zh": "区档案馆", "name_en": "District Archive", "ca": ca4.der, "peers": []}
+    _decide(env, admins, "add_org", {"org": org4})
+    orgs = env.client.get("/v1/orgs").json()["orgs"]
+    assert [o["id"] for o in orgs] == ["org1", "org2", "org3", "org4"] and orgs[3]["name_zh"] == "区档案馆"
+    keys4, cert4 = _member_of(env, ca4, ca4_keys, "org4")
+    assert code(env.enroll(keys4, cert4)) == "ok"
+    assert code(env.notarize(keys4)) == "ok"
+    # remove_org: org3's members lose their rights from the removal's height (4 orgs: 4 votes needed by >2/3).
+    keys3, cert3 = env.new_member("org3", "client", "soon gone")
+    assert code(env.enroll(keys3, cert3)) == "ok"
+    admin4, admin4_cert = _member_of(env, ca4, ca4_keys, "org4", "admin")
+    assert code(env.enroll(admin4, admin4_cert)) == "ok"
+    admins["org4"] = admin4
+    _decide(env, admins, "remove_org", {"id": "org3"})
+    assert code(env.notarize(keys3)) == "org_removed"
+    assert [o["id"] for o in env.client.get("/v1/orgs").json()["orgs"]] == ["org1", "org2", "org4"]
+    del admins["org3"]
+    # rotate_ca: after rotation, certificates from org2's old CA no longer enrol; the new CA's do.
+    new_ca, new_ca_keys = _new_ca(env, "org2")
+    _decide(env, admins, "rotate_ca", {"org": "org2", "ca": new_ca.der})
+    old_keys, old_cert = env.new_member("org2", "client", "old CA")
+    assert code(env.enroll(old_keys, old_cert)) in {"cert_bad_signature", "cert_issuer_mismatch"}
+    new_keys, new_cert = _member_of(env, new_ca, new_ca_keys, "org2")
+    assert code(env.enroll(new_keys, new_cert)) == "ok"
+    # add_peer / remove_peer
+    peer = env.suite.generate_keypair().public
+    _decide(env, admins, "add_peer", {"org": "org4", "key": peer})
+    assert env.client.get("/v1/orgs").json()["orgs"][2]["peers"] == [peer.hex()]
+    _decide(env, admins, "remove_peer", {"org": "org4", "key": peer})
+    assert env.client.get("/v1/orgs").json()["orgs"][2]["peers"] == []
+
+
+def test_bad_organisation_changes_are_refused_when_proposed(env: Env) -> None:
+    admins = enrol_admins(env)
+    ca, _ = _new_ca(env, "orgx")
+    cases = [
+        ("add_org", {"org": {"id": "org2", "name_zh": "重复", "name_en": "Dup", "ca": ca.der, "peers": []}}),
+        (
+            "add_org",
+            {"org": {"id": "orgy", "name_zh": "错", "name_en": "Mismatch", "ca": ca.der, "peers": []}},
+        ),
+        ("remove_org", {"id": "org9"}),
+        ("rotate_ca", {"org": "org2", "ca": b"not a certificate"}),
+        ("add_peer", {"org": "org1", "key": env.node.orgs[0].peers[0]}),
+        ("remove_peer", {"org": "org2", "key": env.suite.generate_keypair().public}),
+    ]
+    for action, args in cases:
+        reply = env.send(admins["org1"], "governance", "propose", {"action": action, "args": args})
+        assert code(reply) == "invalid_args", (action, reply)

@@ -192,7 +192,7 @@ def create_app(node: Node) -> FastAPI:
     def orgs() -> dict[str, Any]:
         """The consortium's organisations, as the genesis names them (empty on a development chain)."""
         items = []
-        for org in node.orgs:
+        for org in node.current_orgs().values():
             ca = org.ca_certificate()
             items.append(
                 {

@@ -36,6 +36,7 @@ MEMBER_REVOKED = "member_revoked"
 MEMBER_EXPIRED = "member_expired"
 MEMBER_NOT_YET_VALID = "member_not_yet_valid"
 UNKNOWN_ORG = "unknown_org"
+ORG_REMOVED = "org_removed"  # the member's organisation was removed by governance
 
 # Reads ------------------------------------------------------------------------
 UNKNOWN_TX = "unknown_tx"

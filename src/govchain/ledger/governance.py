@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from govchain import codec
 from govchain.ledger.blocks import ChainParams, Genesis
 from govchain.ledger.membership import Policy
+from govchain.ledger.orgs import Org
 
 GOVERNANCE = "governance"
 DEFAULT_THRESHOLD = ">2/3"
@@ -94,3 +95,10 @@ def threshold_met(spec: str, approvals: int, organisations: int) -> bool:
     match = _FRACTION.fullmatch(spec)
     assert match is not None
     return approvals * int(match[2]) > organisations * int(match[1])
+
+
+def effective_orgs(genesis_orgs: list[Org], state: RawState, height: int) -> dict[str, Org]:
+    """The organisations in force at `height`: the genesis list, as governance has changed it."""
+    value = versioned(_read(state, b"orgs"), height)
+    orgs = genesis_orgs if value is None else [Org.from_value(item) for item in value]
+    return {org.id: org for org in orgs}

@@ -15,7 +15,7 @@ with a key may transact, and policies are not applied.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from govchain.ledger.errors import (
     MEMBER_NOT_YET_VALID,
     MEMBER_REVOKED,
     NOT_A_MEMBER,
+    ORG_REMOVED,
     TxRejected,
 )
 
@@ -110,7 +111,12 @@ def load_member(state: RawState, public_key: bytes) -> Member | None:
 
 
 def authorize(
-    consortium: bool, state: RawState, sender: bytes, policy: Policy, time_ms: int
+    consortium: bool,
+    state: RawState,
+    sender: bytes,
+    policy: Policy,
+    time_ms: int,
+    orgs: Collection[str] | None = None,
 ) -> Member | None:
     """The member behind `sender`, if the policy lets it call; else TxRejected with the reason.
 
@@ -123,6 +129,8 @@ def authorize(
         if policy.allow_non_members:
             return None
         raise TxRejected(NOT_A_MEMBER, "the sender is not an enrolled member of any organisation")
+    if orgs is not None and member.org not in orgs:
+        raise TxRejected(ORG_REMOVED, f"organisation {member.org} is no longer part of the consortium")
     if member.revoked:
         raise TxRejected(MEMBER_REVOKED, f"the sender's certificate (serial {member.serial}) was revoked")
     if time_ms < member.not_before:

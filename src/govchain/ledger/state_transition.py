@@ -24,7 +24,7 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import ChainParams, Genesis, Header
 from govchain.ledger.contracts import Context, Registry
 from govchain.ledger.errors import ContractError, TxRejected
-from govchain.ledger.governance import effective_params, effective_policy
+from govchain.ledger.governance import effective_orgs, effective_params, effective_policy
 from govchain.ledger.membership import authorize, policy_of
 from govchain.ledger.orgs import Org
 from govchain.ledger.results import TxResult, log_leaf
@@ -88,6 +88,7 @@ def apply_block(
 
     block_state = BlockState(reader)
     params = effective_params(chain.genesis, block_state, height)  # as governance set them for this height
+    orgs = effective_orgs(list(chain.orgs.values()), block_state, height) if chain.consortium else {}
     included: list[SignedTx] = []
     results: list[TxResult] = []
     result_bytes: list[bytes] = []
@@ -101,7 +102,7 @@ def apply_block(
             continue
         seen.add(tx.id)
         included.append(tx)
-        result, encoded = apply_tx(chain, block_state, tx, height, time, params)
+        result, encoded = apply_tx(chain, block_state, tx, height, time, params, orgs)
         results.append(result)
         result_bytes.append(encoded)
 
@@ -146,6 +147,7 @@ def apply_tx(
     height: int,
     time: int,
     params: ChainParams | None = None,
+    orgs: Mapping[str, Org] | None = None,
 ) -> tuple[TxResult, bytes]:
     """Run one transaction's method; its writes survive only if it succeeds.
 
@@ -171,7 +173,8 @@ def apply_tx(
         policy = effective_policy(block_state, name, method_name, height) or policy_of(
             contract.policies, method_name
         )
-        member = authorize(chain.consortium, block_state, tx.body.sender, policy, time)
+        orgs = chain.orgs if orgs is None else orgs
+        member = authorize(chain.consortium, block_state, tx.body.sender, policy, time, orgs)
     except TxRejected as exc:
         return failed(exc.code, exc.message)
     tx_state = block_state.begin()
@@ -184,7 +187,7 @@ def apply_tx(
         sender=tx.body.sender,
         state=ContractState(tx_state, name),
         member=member,
-        orgs=chain.orgs,
+        orgs=orgs,
         params=params or chain.genesis.params,
     )
     try:

@@ -30,9 +30,9 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import ChainParams, Genesis, Header, HeaderSignature, genesis_header, sign_header
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
-from govchain.ledger.governance import effective_params, effective_policy
+from govchain.ledger.governance import effective_orgs, effective_params, effective_policy
 from govchain.ledger.membership import authorize, policy_of
-from govchain.ledger.orgs import check_orgs, genesis_orgs
+from govchain.ledger.orgs import Org, check_orgs, genesis_orgs
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
 from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
@@ -287,6 +287,12 @@ class Node:
         """The chain parameters in force for the next block (governance may have changed them)."""
         return effective_params(self.genesis, self._pending, self.parent.header.height + 1)
 
+    def current_orgs(self) -> dict[str, Org]:
+        """The organisations in force for the next block (governance may have changed them)."""
+        if not self.chain.consortium:
+            return {}
+        return effective_orgs(self.orgs, self._pending, self.parent.header.height + 1)
+
     def _block_limits(self) -> tuple[int, int]:
         params = self.params()
         return params.max_block_txs, params.block_time_ms
@@ -304,7 +310,8 @@ class Node:
         policy = effective_policy(self._pending, contract.name, tx.body.method, height) or policy_of(
             contract.policies, tx.body.method
         )
-        authorize(self.chain.consortium, self._pending, tx.body.sender, policy, now)
+        orgs = self.current_orgs() if self.chain.consortium else None
+        authorize(self.chain.consortium, self._pending, tx.body.sender, policy, now, orgs)
 
     # --- block production ---------------------------------------------------------
     #

@@ -18,6 +18,12 @@ Actions:
 - `set_policy {contract, method, roles (list or null), allow_regulator}`
 - `set_threshold {action, threshold}`
 - `register {kind: "licence_type" | "rule_set", id, doc (map)}` for later modules
+- `add_org {org: {id, name_zh, name_en, ca, peers}}`, `remove_org {id}`
+- `rotate_ca {org, ca}`: members enrolled under the old CA stay; new enrolments need the new CA
+- `add_peer {org, key}`, `remove_peer {org, key}`
+
+Members of a removed organisation are refused (`org_removed`) from the height the
+removal takes effect.
 """
 
 from __future__ import annotations
@@ -39,9 +45,20 @@ from govchain.ledger.governance import (
     versioned,
 )
 from govchain.ledger.membership import Policy
+from govchain.ledger.orgs import Org, check_orgs
 from govchain.state import ReadView
 
-ACTIONS = ("set_params", "set_policy", "set_threshold", "register")
+ACTIONS = (
+    "set_params",
+    "set_policy",
+    "set_threshold",
+    "register",
+    "add_org",
+    "remove_org",
+    "rotate_ca",
+    "add_peer",
+    "remove_peer",
+)
 REGISTRY_KINDS = ("licence_type", "rule_set")
 DEFAULT_TTL_MS = 7 * 24 * 3600 * 1000
 MAX_TTL_MS = 30 * 24 * 3600 * 1000
@@ -89,6 +106,8 @@ def _check_action(ctx: Context, action: Any, args: Any) -> None:
             if type(args["threshold"]) is not str:
                 raise ValueError("threshold must be text")
             check_threshold(args["threshold"])
+        elif action in ORG_ACTIONS:
+            _org_change(ctx, action, args)
         elif action == "register":
             if set(args) != {"kind", "id", "doc"} or args["kind"] not in REGISTRY_KINDS:
                 raise ValueError(f"register takes kind (one of {', '.join(REGISTRY_KINDS)}), id and doc")
@@ -97,6 +116,52 @@ def _check_action(ctx: Context, action: Any, args: Any) -> None:
                 raise ValueError("doc must be a map")
     except ValueError as exc:
         ctx.fail(errors.INVALID_ARGS, str(exc))
+
+
+ORG_ACTIONS = ("add_org", "remove_org", "rotate_ca", "add_peer", "remove_peer")
+
+
+def _org_change(ctx: Context, action: str, args: dict[str, Any]) -> list[Org]:
+    """The organisation list after the change; ValueError if the change is not valid now."""
+    orgs = dict(ctx.orgs)
+    if action == "add_org":
+        if set(args) != {"org"}:
+            raise ValueError("add_org takes 'org': {id, name_zh, name_en, ca, peers}")
+        org = Org.from_value(args["org"])
+        if org.id in orgs:
+            raise ValueError(f"organisation {org.id} already exists")
+        orgs[org.id] = org
+    elif action == "remove_org":
+        if set(args) != {"id"} or args["id"] not in orgs:
+            raise ValueError("remove_org takes 'id' of an existing organisation")
+        if len(orgs) == 1:
+            raise ValueError("the last organisation cannot be removed")
+        del orgs[args["id"]]
+    else:
+        org_id = args.get("org")
+        if org_id not in orgs:
+            raise ValueError(f"{action} takes 'org', an existing organisation")
+        org = orgs[org_id]
+        if action == "rotate_ca":
+            if set(args) != {"org", "ca"} or type(args["ca"]) is not bytes:
+                raise ValueError("rotate_ca takes 'org' and 'ca' (DER of the new CA certificate)")
+            orgs[org_id] = Org(org.id, org.name_zh, org.name_en, args["ca"], org.peers)
+        else:
+            key = args.get("key")
+            if set(args) != {"org", "key"} or type(key) is not bytes or len(key) != 65:
+                raise ValueError(f"{action} takes 'org' and 'key' (65-byte public key)")
+            if action == "add_peer":
+                if any(key in o.peers for o in orgs.values()):
+                    raise ValueError("this peer key already belongs to an organisation")
+                orgs[org_id] = Org(org.id, org.name_zh, org.name_en, org.ca, (*org.peers, key))
+            else:
+                if key not in org.peers:
+                    raise ValueError(f"{org_id} has no such peer")
+                peers = tuple(p for p in org.peers if p != key)
+                orgs[org_id] = Org(org.id, org.name_zh, org.name_en, org.ca, peers)
+    result = list(orgs.values())
+    check_orgs(ctx.suite, result, ctx.time)
+    return result
 
 
 def propose(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
@@ -204,6 +269,12 @@ def _apply(ctx: Context, action: str, args: dict[str, Any], height: int) -> None
         _put_versioned(ctx, policy_key(args["contract"], args["method"]), policy_to_value(policy), height)
     elif action == "set_threshold":
         _put_versioned(ctx, b"threshold/" + args["action"].encode(), args["threshold"], height)
+    elif action in ORG_ACTIONS:
+        try:
+            orgs = _org_change(ctx, action, args)
+        except ValueError as exc:  # valid when proposed, but the organisations changed since
+            ctx.fail(errors.CONFLICT, f"cannot {action} now: {exc}")
+        _put_versioned(ctx, b"orgs", [org.to_value() for org in orgs], height)
     elif action == "register":
         key = b"registry/" + args["kind"].encode() + b"/" + args["id"].encode()
         _put_versioned(ctx, key, args["doc"], height)
