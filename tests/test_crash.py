@@ -26,7 +26,7 @@ import pytest
 from govchain import codec
 from govchain.crypto import get_suite
 from govchain.ledger.blocks import Header
-from govchain.ledger.transactions import TxBody, new_nonce, sign_tx
+from govchain.ledger.transactions import make_tx
 from govchain.verify.receipt import verify_receipt
 
 pytestmark = pytest.mark.slow
@@ -62,18 +62,14 @@ def load(url: str, stop: threading.Event, acked: list[bytes]) -> None:
         while not stop.is_set():
             expiry = int(time.time() * 1000) + 600_000
             txs = [
-                sign_tx(
+                make_tx(
                     suite,
-                    key.private,
-                    TxBody(
-                        chain["chain_id"],
-                        key.public,
-                        "notary",
-                        "anchor",
-                        {"digest": secrets.token_bytes(32)},
-                        new_nonce(),
-                        expiry,
-                    ),
+                    key,
+                    chain["chain_id"],
+                    "notary",
+                    "anchor",
+                    {"digest": secrets.token_bytes(32)},
+                    expiry,
                 )
                 for _ in range(100)
             ]

@@ -36,7 +36,7 @@ from rich.progress import Progress
 from govchain import codec
 from govchain.cli.common import console, fail, node_url
 from govchain.crypto import Suite, get_suite
-from govchain.ledger.transactions import SignedTx, TxBody, new_nonce, sign_tx
+from govchain.ledger.transactions import SignedTx, make_tx
 
 
 @dataclass
@@ -144,16 +144,8 @@ def _sign_all(suite: Suite, chain_id: str, count: int, progress: Progress) -> li
     def sign_range(n: int) -> list[SignedTx]:
         out = []
         for _ in range(n):
-            body = TxBody(
-                chain_id,
-                key.public,
-                "notary",
-                "anchor",
-                {"digest": secrets.token_bytes(32)},
-                new_nonce(),
-                expiry,
-            )
-            out.append(sign_tx(suite, key.private, body))
+            args = {"digest": secrets.token_bytes(32)}
+            out.append(make_tx(suite, key, chain_id, "notary", "anchor", args, expiry))
         progress.advance(task, n)
         return out
 

@@ -21,7 +21,7 @@ from typing import Any
 import cbor2
 
 from govchain import codec
-from govchain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, Suite
+from govchain.crypto import PUBLIC_KEY_SIZE, SIGNATURE_SIZE, KeyPair, Suite
 from govchain.ledger import errors
 from govchain.ledger.blocks import check_name
 from govchain.ledger.errors import TxRejected
@@ -83,6 +83,20 @@ def sign_tx(suite: Suite, private_key: bytes, body: TxBody) -> SignedTx:
     signature = suite.sign(private_key, TX_DOMAIN + body_bytes)
     raw = envelope_bytes(body_bytes, signature)
     return SignedTx(body, body_bytes, signature, raw, suite.hash(body_bytes))
+
+
+def make_tx(
+    suite: Suite,
+    keys: KeyPair,
+    chain_id: str,
+    contract: str,
+    method: str,
+    args: dict[str, Any],
+    expiry: int,
+) -> SignedTx:
+    """Build and sign a transaction with a fresh nonce: what every client does to write."""
+    body = TxBody(chain_id, keys.public, contract, method, args, new_nonce(), expiry)
+    return sign_tx(suite, keys.private, body)
 
 
 def _field(value: dict[str, Any], name: str, kind: type) -> Any:

@@ -21,7 +21,7 @@ import httpx
 
 from govchain import codec
 from govchain.crypto import KeyPair, Suite, get_suite
-from govchain.ledger.transactions import SignedTx, TxBody, new_nonce, sign_tx
+from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.verify.receipt import Verdict, verify_receipt
 
 DEFAULT_NODE = "http://127.0.0.1:8760"
@@ -128,16 +128,8 @@ class Client:
         if self.key is None:
             raise SdkError("no_key", "this client has no key to sign with")
         chain = self.chain
-        body = TxBody(
-            chain=chain.chain_id,
-            sender=self.key.public,
-            contract=contract,
-            method=method,
-            args=args,
-            nonce=new_nonce(),
-            expiry=int(time.time() * 1000) + ttl_ms,
-        )
-        return sign_tx(chain.suite, self.key.private, body)
+        expiry = int(time.time() * 1000) + ttl_ms
+        return make_tx(chain.suite, self.key, chain.chain_id, contract, method, args, expiry)
 
     def submit(self, tx: SignedTx, wait: bool = True, timeout: float = 30.0) -> Submitted:
         (result,) = self.submit_many([tx], wait=wait, timeout=timeout)
