@@ -16,7 +16,7 @@ from govchain.contracts import default_registry
 from govchain.crypto import KeyPair, Suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate, issue
-from govchain.ledger.transactions import TxBody, new_nonce, sign_tx
+from govchain.ledger.transactions import make_tx
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, init_consortium
 from govchain.node.node import Node
@@ -51,18 +51,11 @@ class Env:
     def send(
         self, keys: KeyPair, contract: str, method: str, args: dict[str, Any]
     ) -> tuple[int, dict[str, Any]]:
-        body = TxBody(
-            self.node.genesis.chain_id,
-            keys.public,
-            contract,
-            method,
-            args,
-            new_nonce(),
-            int(time.time() * 1000) + 60_000,
-        )
+        expiry = int(time.time() * 1000) + 60_000
+        tx = make_tx(self.suite, keys, self.node.genesis.chain_id, contract, method, args, expiry)
         reply = self.client.post(
             "/v1/txs",
-            content=sign_tx(self.suite, keys.private, body).raw,
+            content=tx.raw,
             headers=CBOR,
             params={"wait": "true"},
         )

@@ -17,7 +17,7 @@ from govchain.ledger.blocks import Header, genesis_header
 from govchain.ledger.governance import effective_params
 from govchain.ledger.orgs import genesis_orgs
 from govchain.ledger.state_transition import ChainContext, Parent, apply_block
-from govchain.ledger.transactions import SignedTx, TxBody, new_nonce, sign_tx
+from govchain.ledger.transactions import SignedTx, TxBody, make_tx, new_nonce, sign_tx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node.consortium import init_consortium
 from govchain.state import StateReader
@@ -243,8 +243,7 @@ def test_one_organisation_alone_cannot_change_anything(tmp_path_factory: Any, st
     expiry = genesis_parent.header.time + 3_600_000
 
     def tx(keys: Any, contract: str, method: str, args: dict[str, Any]) -> SignedTx:
-        body = TxBody(chain.genesis.chain_id, keys.public, contract, method, args, new_nonce(), expiry)
-        return sign_tx(suite, keys.private, body)
+        return make_tx(suite, keys, chain.genesis.chain_id, contract, method, args, expiry)
 
     enrolments = [tx(k, "membership", "enroll", {"cert": c.der}) for k, c in admins]
     parent, codes = _run(chain, genesis_parent, reader, enrolments)

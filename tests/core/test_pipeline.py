@@ -16,7 +16,7 @@ from govchain.contracts.notary.contract import CONTRACT as NOTARY
 from govchain.ledger.blocks import ChainParams
 from govchain.ledger.contracts import Context, Contract, Registry
 from govchain.ledger.results import TxResult
-from govchain.ledger.transactions import TxBody, new_nonce, sign_tx
+from govchain.ledger.transactions import make_tx
 from govchain.node.chain import create_dev_chain
 from govchain.node.node import CommitEvent, Node
 
@@ -49,8 +49,8 @@ def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path) -> None:
         key = node.suite.generate_keypair()
         expiry = int(time.time() * 1000) + 60_000
         for _ in range(total):
-            body = TxBody(node.genesis.chain_id, key.public, "counter", "inc", {}, new_nonce(), expiry)
-            (admission,) = node.admit([sign_tx(node.suite, key.private, body).raw])
+            tx = make_tx(node.suite, key, node.genesis.chain_id, "counter", "inc", {}, expiry)
+            (admission,) = node.admit([tx.raw])
             assert admission.accepted
         assert done.wait(30), "not everything was committed"
         heights = [e.height for e in committed]
@@ -85,20 +85,9 @@ def test_admission_survives_a_killed_worker(tmp_path: Path) -> None:
         expiry = int(time.time() * 1000) + 60_000
 
         def batch(n: int) -> list[bytes]:
+            chain_id = node.genesis.chain_id
             return [
-                sign_tx(
-                    node.suite,
-                    key.private,
-                    TxBody(
-                        node.genesis.chain_id,
-                        key.public,
-                        "notary",
-                        "anchor",
-                        {"digest": os.urandom(32)},
-                        new_nonce(),
-                        expiry,
-                    ),
-                ).raw
+                make_tx(node.suite, key, chain_id, "notary", "anchor", {"digest": os.urandom(32)}, expiry).raw
                 for _ in range(n)
             ]
 

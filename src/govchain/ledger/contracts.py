@@ -54,6 +54,9 @@ class Context:
 
 Method = Callable[[Context, dict[str, Any]], Any]
 Query = Callable[[ReadView, Suite, dict[str, Any]], Any]
+ReceiptProof = Callable[[Suite, dict[str, Any], bytes | None], dict[str, Any]]
+"""(suite, transaction body, item digest or None) -> the receipt's proof for one item the
+transaction recorded; raises LookupError if the transaction did not record that item."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +70,7 @@ class Contract:
     methods: Mapping[str, Method]
     queries: Mapping[str, Query] = field(default_factory=dict)
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    receipt_proof: ReceiptProof | None = None
 
 
 class Registry:

@@ -25,7 +25,7 @@ from govchain.ledger.blocks import ChainParams, Genesis, Header
 from govchain.ledger.contracts import Context, Contract, Registry
 from govchain.ledger.errors import ContractError, TxRejected
 from govchain.ledger.governance import effective_orgs, effective_params, effective_policy
-from govchain.ledger.membership import Policy, authorize, policy_of
+from govchain.ledger.membership import Policy, RawState, authorize, policy_of
 from govchain.ledger.orgs import Org
 from govchain.ledger.results import TxResult, log_leaf
 from govchain.ledger.transactions import SignedTx, check_tx_context
@@ -171,11 +171,13 @@ def apply_tx(
     method = contract.methods.get(method_name)
     if method is None:
         return failed(errors.UNKNOWN_METHOD, f"contract '{name}' has no method '{method_name}'")
+    orgs = chain.orgs if orgs is None else orgs
     try:
         member = None
         if chain.consortium:  # a development chain applies no policies
-            policy = _policy(block_state, contract, method_name, height, {} if policies is None else policies)
-            orgs = chain.orgs if orgs is None else orgs
+            policy = policy_in_force(
+                block_state, contract, method_name, height, {} if policies is None else policies
+            )
             member = authorize(True, block_state, tx.body.sender, policy, time, orgs)
     except TxRejected as exc:
         return failed(exc.code, exc.message)
@@ -189,7 +191,7 @@ def apply_tx(
         sender=tx.body.sender,
         state=ContractState(tx_state, name),
         member=member,
-        orgs=chain.orgs if orgs is None else orgs,
+        orgs=orgs,
         params=params or chain.genesis.params,
     )
     try:
@@ -209,8 +211,8 @@ def apply_tx(
     return result, encoded
 
 
-def _policy(
-    state: BlockState, contract: Contract, method: str, height: int, cache: dict[tuple[str, str], Policy]
+def policy_in_force(
+    state: RawState, contract: Contract, method: str, height: int, cache: dict[tuple[str, str], Policy]
 ) -> Policy:
     """The policy in force for a method: a governance override, else the contract's own.
 

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,10 @@ from govchain.ledger import errors
 from govchain.ledger.blocks import ChainParams, Genesis, Header, HeaderSignature, genesis_header, sign_header
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
-from govchain.ledger.governance import effective_orgs, effective_params, effective_policy
-from govchain.ledger.membership import authorize, policy_of
+from govchain.ledger.governance import effective_orgs, effective_params
+from govchain.ledger.membership import Policy, authorize
 from govchain.ledger.orgs import Org, check_orgs, genesis_orgs
-from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
+from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block, policy_in_force
 from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node import admission
@@ -95,6 +95,16 @@ class NodeMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _InForce:
+    """What governance has set for one height; it can change only at a block boundary."""
+
+    height: int
+    params: ChainParams
+    orgs: dict[str, Org]
+    policies: dict[tuple[str, str], Policy] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +183,7 @@ class Node:
         self.parent = self._load_parent()  # the last executed block (the executor's view)
         self.head = self.parent  # the last committed block (what reads serve)
         self._pending = _PendingBlocks(self.store)
-        self._params_cache: tuple[int, ChainParams] | None = None
+        self._in_force_cache: _InForce | None = None
         self._commit_queue: queue.Queue[_Sealed | None] = queue.Queue(maxsize=1)
         self.metrics.height.set(self.parent.header.height)
 
@@ -284,20 +294,23 @@ class Node:
                 out.append((errors.BAD_SIGNATURE, "signature does not verify", None))
         return out
 
+    def _in_force(self) -> _InForce:
+        """Governance decisions in force for the next block, read once per height."""
+        height = self.parent.header.height + 1
+        cached = self._in_force_cache
+        if cached is None or cached.height != height:
+            orgs = effective_orgs(self.orgs, self._pending, height) if self.chain.consortium else {}
+            cached = _InForce(height, effective_params(self.genesis, self._pending, height), orgs)
+            self._in_force_cache = cached
+        return cached
+
     def params(self) -> ChainParams:
         """The chain parameters in force for the next block (governance may have changed them)."""
-        height = self.parent.header.height + 1
-        cached = self._params_cache
-        if cached is None or cached[0] != height:
-            cached = (height, effective_params(self.genesis, self._pending, height))
-            self._params_cache = cached
-        return cached[1]
+        return self._in_force().params
 
     def current_orgs(self) -> dict[str, Org]:
         """The organisations in force for the next block (governance may have changed them)."""
-        if not self.chain.consortium:
-            return {}
-        return effective_orgs(self.orgs, self._pending, self.parent.header.height + 1)
+        return self._in_force().orgs
 
     def _block_limits(self) -> tuple[int, int]:
         params = self.params()
@@ -314,11 +327,9 @@ class Node:
             )
         if not self.chain.consortium:
             return  # a development chain is open
-        height = self.parent.header.height + 1
-        policy = effective_policy(self._pending, contract.name, tx.body.method, height) or policy_of(
-            contract.policies, tx.body.method
-        )
-        authorize(True, self._pending, tx.body.sender, policy, now, self.current_orgs())
+        in_force = self._in_force()
+        policy = policy_in_force(self._pending, contract, tx.body.method, in_force.height, in_force.policies)
+        authorize(True, self._pending, tx.body.sender, policy, now, in_force.orgs)
 
     # --- block production ---------------------------------------------------------
     #

@@ -12,8 +12,6 @@ import datetime as dt
 from typing import Any
 
 from govchain import codec, merkle
-from govchain.contracts.notary.contract import NAME as NOTARY
-from govchain.contracts.notary.contract import batch_proof
 from govchain.ledger.blocks import Header
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
@@ -48,8 +46,12 @@ def build_receipt(node: Node, tx_id: bytes, digest: bytes | None = None) -> dict
     result = TxResult.decode(stored.result)
 
     document: dict[str, Any] | None = None
-    if body["contract"] == NOTARY and result.ok:
-        document = _document_proof(node, body, digest)
+    contract = node.registry.get(body["contract"])
+    if contract is not None and contract.receipt_proof is not None and result.ok:
+        try:
+            document = contract.receipt_proof(node.suite, body, digest)
+        except LookupError as exc:
+            raise ProofUnavailable("not_found", str(exc)) from None
     elif digest is not None:
         raise ProofUnavailable("not_found", "this transaction anchored no document")
 
@@ -87,26 +89,6 @@ def build_receipt(node: Node, tx_id: bytes, digest: bytes | None = None) -> dict
     if document is not None:
         receipt["document"] = document
     return receipt
-
-
-def _document_proof(node: Node, body: dict[str, Any], digest: bytes | None) -> dict[str, Any]:
-    args = body["args"]
-    if body["method"] == "anchor":
-        if digest is not None and digest != args["digest"]:
-            raise ProofUnavailable("not_found", "this transaction did not anchor that digest")
-        return {"digest": args["digest"].hex(), "batch_index": None, "batch_path": None}
-    digests: list[bytes] = args["digests"]
-    if digest is None:
-        digest = digests[0]
-    try:
-        index = digests.index(digest)
-    except ValueError:
-        raise ProofUnavailable("not_found", "this transaction did not anchor that digest") from None
-    return {
-        "digest": digest.hex(),
-        "batch_index": index,
-        "batch_path": [x.hex() for x in batch_proof(node.suite, digests, index)],
-    }
 
 
 def _printable(value: Any) -> Any:

@@ -112,10 +112,6 @@ class Store:
 
     # --- writes (the executor's thread only) ---------------------------------------
 
-    def meta_put(self, key: str, value: bytes) -> None:
-        with self._writer:
-            self._writer.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
-
     def commit_block(self, block: BlockWrite) -> None:
         """Write a whole block, or nothing (a crash mid-way rolls back on reopen)."""
         c = self._writer

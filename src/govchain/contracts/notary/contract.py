@@ -102,8 +102,30 @@ def batch_proof(suite: Suite, digests: list[bytes], index: int) -> list[bytes]:
     return merkle.inclusion_proof(h, [merkle.leaf_hash(h, d) for d in digests], index)
 
 
+def document_proof(suite: Suite, body: dict[str, Any], digest: bytes | None) -> dict[str, Any]:
+    """A receipt's `document` part: the digest, and for a batch its index and path under the root."""
+    args = body["args"]
+    if body["method"] == "anchor":
+        if digest is not None and digest != args["digest"]:
+            raise LookupError("this transaction did not anchor that digest")
+        return {"digest": args["digest"].hex(), "batch_index": None, "batch_path": None}
+    digests: list[bytes] = args["digests"]
+    if digest is None:
+        digest = digests[0]
+    try:
+        index = digests.index(digest)
+    except ValueError:
+        raise LookupError("this transaction did not anchor that digest") from None
+    return {
+        "digest": digest.hex(),
+        "batch_index": index,
+        "batch_path": [x.hex() for x in batch_proof(suite, digests, index)],
+    }
+
+
 CONTRACT = Contract(
     name=NAME,
     methods={"anchor": anchor, "anchor_batch": anchor_batch},
     queries={"lookup": lookup},
+    receipt_proof=document_proof,
 )
