@@ -120,8 +120,13 @@ def test_kill_9_under_load_loses_no_acknowledged_transaction(tmp_path: Path) -> 
         workers = [threading.Thread(target=load, args=(url, stop, acked)) for _ in range(2)]
         for w in workers:
             w.start()
-        time.sleep(1.0 + random.random() * 1.5)
-        before_kill = len(acked)
+        # Kill only once load is flowing (a busy machine may need a while), then at a random moment.
+        deadline = time.time() + 60
+        start = len(acked)
+        while len(acked) == start and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(random.random() * 1.5)
+        before_kill = len(acked) - start
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         stop.set()
@@ -136,7 +141,9 @@ def test_kill_9_under_load_loses_no_acknowledged_transaction(tmp_path: Path) -> 
         more: list[bytes] = []
         worker = threading.Thread(target=load, args=(url, stop, more))
         worker.start()
-        time.sleep(0.5)
+        deadline = time.time() + 60
+        while not more and time.time() < deadline:
+            time.sleep(0.05)
         stop.set()
         worker.join(timeout=15)
         assert more

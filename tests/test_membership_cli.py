@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from govchain.cli.main import app
 from govchain.crypto.keyfile import KeyFile
@@ -197,3 +197,62 @@ def test_issue_three_tour(consortium: Path, tmp_path: Path) -> None:
         ],
     )
     assert bad.exit_code == 2
+
+
+def _issue(cli: CliRunner, consortium: Path, org: str, role: str, name: str) -> Path:
+    issued = cli.invoke(
+        app,
+        ["member", "issue", "--consortium", str(consortium), "--org", org, "--role", role, "--name", name],
+    )
+    assert issued.exit_code == 0, issued.output
+    return next((consortium / org / "members").glob(f"{name}*-key.json"))
+
+
+def test_audited_reads_from_the_cli(consortium: Path, tmp_path: Path) -> None:
+    """A regulator reads another org's data, an auditor reads the log; an issuer is kept to its own org."""
+    cli = CliRunner()
+    issuer = _issue(cli, consortium, "org2", "issuer", "issuer2")
+    regulator = _issue(cli, consortium, "org3", "regulator", "inspector")
+    auditor = _issue(cli, consortium, "org1", "auditor", "auditor1")
+    doc = tmp_path / "permit.txt"
+    doc.write_text("许可证")
+    done = cli.invoke(app, ["notarize", str(doc), "--key", str(issuer), "--out", str(tmp_path)])
+    assert done.exit_code == 0, done.output
+
+    def by_org(org: str, purpose: str, key: Path) -> Result:
+        args = json.dumps({"org": org})
+        command = ["audit", "read", "notary", "by_org", "--args", args]
+        return cli.invoke(app, [*command, "--purpose", purpose, "--key", str(key)])
+
+    seen = by_org("org2", "inspection", regulator)
+    assert seen.exit_code == 0, seen.output
+    assert [item["count"] for item in json.loads(seen.output)] == [1]
+
+    other = by_org("org3", "curious", issuer)
+    assert other.exit_code == 1 and "forbidden" in other.output
+
+    log = cli.invoke(app, ["audit", "log", "--purpose", "quarterly audit", "--key", str(auditor), "--json"])
+    assert log.exit_code == 0, log.output
+    entries = json.loads(log.output)
+    assert [(e["role"], e["query"], e["purpose"]) for e in entries] == [
+        ("auditor", "access_log", "quarterly audit"),
+        ("regulator", "by_org", "inspection"),
+    ]
+    table = cli.invoke(app, ["audit", "log", "--purpose", "check", "--key", str(regulator)])
+    assert table.exit_code == 0 and "inspection" in table.output
+
+    bad = cli.invoke(app, ["audit", "read", "notary", "by_org", "--args", "[1]", "--purpose", "x"])
+    assert bad.exit_code == 2 and "JSON object" in bad.output
+
+
+def test_consortium_orgs_lists_organisations_and_member_roles(consortium: Path) -> None:
+    cli = CliRunner()
+    _issue(cli, consortium, "org2", "issuer", "clerk")
+    listed = cli.invoke(app, ["consortium", "orgs", "--json"])
+    assert listed.exit_code == 0, listed.output
+    orgs = {o["id"]: o for o in json.loads(listed.output)}
+    assert sorted(orgs) == ["org1", "org2", "org3"]
+    assert orgs["org2"]["members"] == {"issuer": 1}
+    assert orgs["org1"]["ca_pem"].startswith("-----BEGIN CERTIFICATE-----")
+    table = cli.invoke(app, ["consortium", "orgs"])
+    assert table.exit_code == 0 and "issuer 1" in table.output

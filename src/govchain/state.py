@@ -31,7 +31,7 @@ class StateReader(Protocol):
 
 
 class StateScanner(StateReader, Protocol):
-    def state_scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]: ...
+    def state_scan(self, prefix: bytes, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]: ...
 
 
 class BlockState:
@@ -106,9 +106,9 @@ class ReadView:
         raw = self._reader.state_get(self._prefix + key)
         return None if raw is None else codec.decode(raw)
 
-    def scan(self, prefix: bytes, limit: int = 100) -> Iterator[tuple[bytes, Any]]:
+    def scan(self, prefix: bytes, limit: int = 100, reverse: bool = False) -> Iterator[tuple[bytes, Any]]:
         cut = len(self._prefix)
-        for key, raw in self._reader.state_scan(self._prefix + prefix, limit):
+        for key, raw in self._reader.state_scan(self._prefix + prefix, limit, reverse):
             yield key[cut:], codec.decode(raw)
 
 

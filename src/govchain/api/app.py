@@ -33,7 +33,9 @@ from govchain.api.common import (
 from govchain.contracts.notary.api import notary_router
 from govchain.ledger import errors
 from govchain.ledger.blocks import Header
+from govchain.ledger.errors import TxRejected
 from govchain.ledger.results import TxResult
+from govchain.ledger.transactions import decode_tx
 from govchain.node.node import MAX_SUBMIT_BATCH, Admission, Node
 from govchain.node.receipts import ProofUnavailable, build_receipt, consistency
 from govchain.web.portal import portal_router
@@ -41,6 +43,7 @@ from govchain.web.portal import portal_router
 CBOR = "application/cbor"
 MAX_WAIT_S = 60.0
 BATCH_BODY_LIMIT = 64 << 20
+READ_NOT_COMMITTED = "read_not_committed"
 
 _CBOR_BODY = {"requestBody": {"content": {CBOR: {"schema": {"type": "string", "format": "binary"}}}}}
 
@@ -122,6 +125,52 @@ def create_app(node: Node) -> FastAPI:
         return JSONResponse(
             {"accepted": len(accepted), "rejected": len(raws) - len(accepted), "results": items}
         )
+
+    @app.post("/v1/reads", tags=["restricted reads"], openapi_extra=_CBOR_BODY)
+    async def restricted_read(
+        request: Request, timeout: float = Query(30.0, gt=0, le=MAX_WAIT_S)
+    ) -> dict[str, Any]:
+        """Read restricted data: submit a signed `audit.read` transaction (CBOR, or JSON `{"tx": "<hex>"}`).
+
+        The state machine checks the reader's right and records the read on chain;
+        the data comes back only once that record is committed. A refused read
+        returns its reason code (`forbidden`, `unknown_query`, `not_a_member`, ...).
+        """
+        body = await read_body(request, node.params().max_tx_bytes + 1024)
+        raw = _single_tx(request, body)
+        try:
+            tx = decode_tx(node.suite, raw, node.params().max_tx_bytes)
+        except TxRejected as exc:
+            raise ApiError(exc.code, exc.message) from None
+        if (tx.body.contract, tx.body.method) != ("audit", "read"):
+            raise ApiError(errors.BAD_REQUEST, "a restricted read must be an audit.read transaction")
+        (admission,) = await run_in_threadpool(node.admit, [raw])
+        if not admission.accepted:
+            raise ApiError(admission.code, admission.message)
+        (outcome,) = await _wait_all(request.app, [tx.id], timeout)
+        if outcome is None:
+            raise ApiError(
+                READ_NOT_COMMITTED, "the read was not committed in time; sign a new read and retry", 504
+            )
+        height, code, message = outcome
+        if height is None or code != errors.OK:
+            raise ApiError(code, message)
+        args = tx.body.args
+        try:
+            data = await run_in_threadpool(
+                node.restricted_query, args["contract"], args["query"], args.get("args", {})
+            )
+        except ValueError as exc:
+            raise ApiError(
+                errors.INVALID_ARGS, f"the read is recorded, but its arguments are wrong: {exc}"
+            ) from None
+        return {
+            "tx": tx.id.hex(),
+            "height": height,
+            "contract": args["contract"],
+            "query": args["query"],
+            "data": jsonable(data),
+        }
 
     async def _wait_all(app: FastAPI, ids: list[bytes], timeout: float) -> list[Outcome | None]:
         waiters: CommitWaiters = app.state.waiters

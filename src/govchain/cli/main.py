@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -21,6 +22,7 @@ from govchain.cli.common import (
     home,
     print_json,
 )
+from govchain.contracts.audit.cli import audit_app
 from govchain.contracts.governance.cli import proposal_app
 from govchain.contracts.membership.cli import member_app
 from govchain.contracts.notary.cli import notarize
@@ -40,6 +42,7 @@ consortium_app = typer.Typer(help="Set up a consortium of organisations.", no_ar
 app.add_typer(consortium_app, name="consortium")
 app.add_typer(member_app, name="member")
 app.add_typer(proposal_app, name="proposal")
+app.add_typer(audit_app, name="audit")
 app.command()(notarize)
 app.command()(bench)
 
@@ -174,6 +177,41 @@ def consortium_init(
     console.print(f"chain {genesis.chain_id} ({genesis.suite}), genesis hash {summary['genesis_hash']}")
     console.print("private keys are in each org's folder with mode 0600; keep the ca-key.json files offline")
     console.print(f"start it on this machine with: govchain up --consortium {out}")
+
+
+@consortium_app.command("orgs")
+def consortium_orgs(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The organisations in force on a running node, with their CAs, peers and members by role."""
+    from govchain.node.receipts import iso_time
+
+    client = client_for(node)
+    try:
+        orgs, members = client.orgs(), client.members()
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    roles: dict[str, Counter[str]] = {}
+    for m in members:
+        if not m["revoked"]:
+            roles.setdefault(m["org"], Counter())[m["role"]] += 1
+    if as_json:
+        print_json([org | {"members": dict(roles.get(org["id"], {}))} for org in orgs])
+        return
+    if not orgs:
+        console.print("a development chain: no organisations (any key may transact)")
+        return
+    table = Table("org", "名称", "name", "CA", "CA valid until", "peers", "members")
+    for org in orgs:
+        counts = roles.get(org["id"], Counter())
+        table.add_row(
+            org["id"],
+            org["name_zh"],
+            org["name_en"],
+            org["ca_subject"],
+            iso_time(org["ca_not_after"]),
+            str(len(org["peers"])),
+            ", ".join(f"{role} {n}" for role, n in sorted(counts.items())) or "-",
+        )
+    console.print(table)
 
 
 @keys_app.command("new")

@@ -1,5 +1,6 @@
 """Built-in contracts. Every node of a chain must run the same list."""
 
+from govchain.contracts.audit.contract import CONTRACT as AUDIT
 from govchain.contracts.governance.contract import CONTRACT as GOVERNANCE
 from govchain.contracts.membership.contract import CONTRACT as MEMBERSHIP
 from govchain.contracts.notary.contract import CONTRACT as NOTARY
@@ -7,7 +8,7 @@ from govchain.ledger.contracts import Registry
 
 
 def default_registry() -> Registry:
-    return Registry([GOVERNANCE, MEMBERSHIP, NOTARY])
+    return Registry([AUDIT, GOVERNANCE, MEMBERSHIP, NOTARY])
 
 
 __all__ = ["default_registry"]

@@ -6,6 +6,10 @@ A contract is a name plus two tables of plain functions:
   the contract's own state). A method returns a value (recorded in the result)
   or raises `ContractError` to fail the transaction and discard its writes.
 - `queries`: read-only functions over committed state, for the API.
+- `restricted`: queries over restricted data, each with a `ReadPolicy`. They are
+  never served directly: a reader signs an `audit.read` transaction, the state
+  machine checks the policy and records the read, and only then does the node
+  answer (contracts/audit).
 
 Contracts never see ordering, the network, the wall clock or randomness.
 """
@@ -19,7 +23,7 @@ from typing import Any, NoReturn
 from govchain.crypto import Suite
 from govchain.ledger.blocks import ChainParams
 from govchain.ledger.errors import ContractError
-from govchain.ledger.membership import Member, Policy
+from govchain.ledger.membership import Member, Policy, ReadPolicy
 from govchain.ledger.orgs import Org
 from govchain.state import ContractState, ReadView
 
@@ -40,6 +44,7 @@ class Context:
     member: Member | None = None  # the sender's membership (None on a development chain)
     params: ChainParams = field(default_factory=ChainParams)  # in force for this block
     orgs: Mapping[str, Org] = field(default_factory=dict)
+    read_policies: Mapping[tuple[str, str], ReadPolicy] = field(default_factory=dict)  # (contract, query)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(self, kind: str, **attrs: Any) -> None:
@@ -60,6 +65,14 @@ transaction recorded; raises LookupError if the transaction did not record that 
 
 
 @dataclass(frozen=True, slots=True)
+class RestrictedQuery:
+    """A read of restricted data and who may make it."""
+
+    query: Query
+    policy: ReadPolicy
+
+
+@dataclass(frozen=True, slots=True)
 class Contract:
     """A name, its methods and queries, and who may call each method (ledger/membership.py).
 
@@ -70,6 +83,7 @@ class Contract:
     methods: Mapping[str, Method]
     queries: Mapping[str, Query] = field(default_factory=dict)
     policies: Mapping[str, Policy] = field(default_factory=dict)
+    restricted: Mapping[str, RestrictedQuery] = field(default_factory=dict)
     receipt_proof: ReceiptProof | None = None
 
 
@@ -78,6 +92,9 @@ class Registry:
 
     def __init__(self, contracts: list[Contract]) -> None:
         self._contracts = {c.name: c for c in contracts}
+        self.read_policies: dict[tuple[str, str], ReadPolicy] = {
+            (c.name, name): r.policy for c in contracts for name, r in c.restricted.items()
+        }
 
     def get(self, name: str) -> Contract | None:
         return self._contracts.get(name)

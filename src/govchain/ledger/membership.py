@@ -33,6 +33,7 @@ from govchain.ledger.errors import (
 
 MEMBERSHIP = "membership"
 REGULATOR = "regulator"
+AUDITOR = "auditor"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,3 +149,37 @@ def authorize(
 
 def policy_of(policies: Mapping[str, Policy], method: str) -> Policy:
     return policies.get(method, DEFAULT_POLICY)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPolicy:
+    """Who may read one kind of restricted data (a contract's restricted query).
+
+    A regulator reads everything. Other readers need one of `roles`, and with
+    `own_org` they see only their own organisation's data: the query's `org`
+    argument must be theirs. Every restricted read is a signed transaction, so
+    the check runs in the state machine and the read itself is on chain.
+    """
+
+    roles: frozenset[str] = frozenset()
+    own_org: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.roles <= set(ROLES):
+            raise ValueError(f"unknown roles in read policy: {sorted(self.roles - set(ROLES))}")
+
+
+def authorize_read(member: Member | None, policy: ReadPolicy, args: Mapping[str, Any]) -> None:
+    """Raise TxRejected unless `member` may run a restricted query with `args`.
+
+    `member` is None only on a development chain, which is open.
+    """
+    if member is None or member.role == REGULATOR:
+        return
+    if member.role not in policy.roles:
+        allowed = sorted(policy.roles | {REGULATOR})
+        raise TxRejected(FORBIDDEN, f"role '{member.role}' may not read this; allowed: {allowed}")
+    if policy.own_org and args.get("org") != member.org:
+        raise TxRejected(
+            FORBIDDEN, f"a member of {member.org} may read only its own organisation's data"
+        )

@@ -193,6 +193,7 @@ def apply_tx(
         member=member,
         orgs=orgs,
         params=params or chain.genesis.params,
+        read_policies=chain.registry.read_policies,
     )
     try:
         result = TxResult(name, method_name, errors.OK, "", ctx.events, method(ctx, tx.body.args))

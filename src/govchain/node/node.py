@@ -461,3 +461,10 @@ class Node:
         if found is None or name not in found.queries:
             raise KeyError(f"{contract}.{name}")
         return found.queries[name](ReadView(self.store, contract), self.suite, args)
+
+    def restricted_query(self, contract: str, name: str, args: dict[str, Any]) -> Any:
+        """Run a restricted query. Only for a committed, successful `audit.read` (api: /v1/reads)."""
+        found = self.registry.get(contract)
+        if found is None or name not in found.restricted:
+            raise KeyError(f"{contract}.{name}")
+        return found.restricted[name].query(ReadView(self.store, contract), self.suite, args)

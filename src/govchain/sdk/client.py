@@ -180,6 +180,35 @@ class Client:
 
     # --- reads ----------------------------------------------------------------------
 
+    def read(
+        self,
+        contract: str,
+        query: str,
+        args: dict[str, Any] | None = None,
+        purpose: str = "",
+        timeout: float = 30.0,
+    ) -> Any:
+        """Read restricted data. Signs an `audit.read` that the chain records, then returns the data.
+
+        Raises SdkError with the reason (`forbidden`, `unknown_query`, ...) if the read is refused.
+        """
+        body = {"contract": contract, "query": query, "args": args or {}, "purpose": purpose}
+        tx = self.sign("audit", "read", body)
+        reply = self._request(
+            "POST",
+            "/v1/reads",
+            params={"timeout": timeout},
+            content=tx.raw,
+            headers={"content-type": "application/cbor"},
+        )
+        return reply["data"]
+
+    def access_log(self, purpose: str, org: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded restricted reads, newest first (regulators and auditors; this read is recorded too)."""
+        args: dict[str, Any] = {"limit": limit} | ({"org": org} if org else {})
+        result: list[dict[str, Any]] = self.read("audit", "access_log", args, purpose)
+        return result
+
     def status(self) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", "/v1/status")
         return result
@@ -191,6 +220,11 @@ class Client:
     def tx(self, tx_id: bytes | str) -> dict[str, Any]:
         ref = tx_id.hex() if isinstance(tx_id, bytes) else tx_id
         result: dict[str, Any] = self._request("GET", f"/v1/txs/{ref}")
+        return result
+
+    def orgs(self) -> list[dict[str, Any]]:
+        """The consortium's organisations in force (empty on a development chain)."""
+        result: list[dict[str, Any]] = self._request("GET", "/v1/orgs")["orgs"]
         return result
 
     def members(self, org: str | None = None) -> list[dict[str, Any]]:

@@ -194,16 +194,17 @@ class Store:
         row = self._reader().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def state_scan(self, prefix: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Keys starting with `prefix`, in key order."""
+    def state_scan(self, prefix: bytes, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
+        """Keys starting with `prefix`, in key order (or from the last key down with `reverse`)."""
         upper = _prefix_upper_bound(prefix)
+        order = "DESC" if reverse else "ASC"
         if upper is None:
             rows = self._reader().execute(
-                "SELECT key, value FROM state WHERE key >= ? ORDER BY key LIMIT ?", (prefix, limit)
+                f"SELECT key, value FROM state WHERE key >= ? ORDER BY key {order} LIMIT ?", (prefix, limit)
             )
         else:
             rows = self._reader().execute(
-                "SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+                f"SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key {order} LIMIT ?",
                 (prefix, upper, limit),
             )
         return [(bytes(k), bytes(v)) for k, v in rows]

@@ -11,6 +11,10 @@ State (under the contract's namespace)
 - `d/<digest><height: 8 bytes big-endian><tx id>` -> `{"i": index in batch or -1,
   "t": time}`, one entry per anchoring, so the same file may be anchored more
   than once, and a lookup by digest is a prefix scan that lists the oldest first.
+- On a consortium chain, also `o/<org>/<height: 8 bytes><tx id>` -> `{"n": count,
+  "t": time}`: which organisation anchored what. That is restricted data: only
+  the organisation itself and regulators read it, through an audited read
+  (`by_org`, contracts/audit).
 
 Only digests and the caller's metadata go on chain, never the file itself; the
 metadata is public, so it must not hold personal data (docs/notary.md).
@@ -22,8 +26,10 @@ from typing import Any
 
 from govchain import codec, merkle
 from govchain.crypto import Suite
+from govchain.crypto.x509 import ROLES
 from govchain.ledger import errors
-from govchain.ledger.contracts import Context, Contract
+from govchain.ledger.contracts import Context, Contract, RestrictedQuery
+from govchain.ledger.membership import ReadPolicy
 from govchain.state import ReadView
 
 NAME = "notary"
@@ -52,12 +58,19 @@ def _key(digest: bytes, ctx: Context) -> bytes:
     return b"d/" + digest + ctx.height.to_bytes(8, "big") + ctx.tx_id
 
 
+def _index_by_org(ctx: Context, count: int) -> None:
+    if ctx.member is not None:  # consortium chains only
+        key = b"o/" + ctx.member.org.encode() + b"/" + ctx.height.to_bytes(8, "big") + ctx.tx_id
+        ctx.state.put(key, {"n": count, "t": ctx.time})
+
+
 def anchor(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     if set(args) - {"digest", "meta"}:
         ctx.fail(errors.INVALID_ARGS, "anchor takes only 'digest' and 'meta'")
     digest = _check_digest(ctx, args.get("digest"), "'digest'")
     _meta(ctx, args)
     ctx.state.put(_key(digest, ctx), {"i": -1, "t": ctx.time})
+    _index_by_org(ctx, 1)
     ctx.emit("anchored", digest=digest, count=1)
     return {"count": 1}
 
@@ -78,6 +91,7 @@ def anchor_batch(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         ctx.fail(errors.INVALID_ARGS, "'digests' must not repeat a digest")
     for i, digest in enumerate(digests):
         ctx.state.put(_key(digest, ctx), {"i": i, "t": ctx.time})
+    _index_by_org(ctx, len(digests))
     root = merkle.root_from_leaf_hashes(h, leaves)
     ctx.emit("anchored_batch", root=root, count=len(digests))
     return {"count": len(digests), "root": root}
@@ -94,6 +108,21 @@ def lookup(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str,
         height = int.from_bytes(key[start : start + 8], "big")
         found.append({"tx": key[start + 8 :], "index": value["i"], "height": height, "time": value["t"]})
     return found
+
+
+def by_org(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """What one organisation anchored, newest first: [{tx, height, time, count}] (restricted)."""
+    org, limit = args.get("org"), args.get("limit", MAX_LOOKUP)
+    if type(org) is not str or not org:
+        raise ValueError("'org' must name an organisation")
+    if type(limit) is not int or not 0 < limit <= 1000:
+        raise ValueError("'limit' must be 1..1000")
+    prefix = b"o/" + org.encode() + b"/"
+    return [
+        {"tx": key[len(prefix) + 8 :], "height": int.from_bytes(key[len(prefix) : len(prefix) + 8], "big")}
+        | {"time": value["t"], "count": value["n"]}
+        for key, value in view.scan(prefix, limit, reverse=True)
+    ]
 
 
 def batch_proof(suite: Suite, digests: list[bytes], index: int) -> list[bytes]:
@@ -127,5 +156,6 @@ CONTRACT = Contract(
     name=NAME,
     methods={"anchor": anchor, "anchor_batch": anchor_batch},
     queries={"lookup": lookup},
+    restricted={"by_org": RestrictedQuery(by_org, ReadPolicy(roles=frozenset(ROLES), own_org=True))},
     receipt_proof=document_proof,
 )

@@ -1,0 +1,1 @@
+"""Audited reads of restricted data: every such read is a transaction, so readers are on record."""
