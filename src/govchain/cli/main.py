@@ -207,7 +207,7 @@ def consortium_orgs(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> Non
             org["name_zh"],
             org["name_en"],
             org["ca_subject"],
-            iso_time(org["ca_not_after"]),
+            iso_time(org["ca_not_after"])[:10],
             str(len(org["peers"])),
             ", ".join(f"{role} {n}" for role, n in sorted(counts.items())) or "-",
         )
