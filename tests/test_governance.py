@@ -16,12 +16,12 @@ from govchain.crypto.x509 import Certificate, create_ca, issue
 from govchain.ledger.blocks import Header, genesis_header
 from govchain.ledger.governance import effective_params
 from govchain.ledger.orgs import genesis_orgs
-from govchain.ledger.state_transition import ChainContext, Parent, apply_block
+from govchain.ledger.state_transition import ChainContext, Parent
 from govchain.ledger.transactions import SignedTx, TxBody, make_tx, new_nonce, sign_tx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node.consortium import init_consortium
-from govchain.state import StateReader
 from tests.conftest import Env, code
+from tests.harness import MemoryState, run_block
 
 
 def enrol_admins(env: Env, orgs: tuple[str, ...] = ("org1", "org2", "org3")) -> dict[str, Any]:
@@ -176,19 +176,7 @@ def test_policy_change_by_governance(env: Env) -> None:
 # --- property: one organisation alone cannot decide -------------------------------
 
 
-class _DictReader(StateReader):
-    def __init__(self) -> None:
-        self.state: dict[bytes, bytes] = {}
-        self.ids: set[bytes] = set()
-
-    def state_get(self, key: bytes) -> bytes | None:
-        return self.state.get(key)
-
-    def known_txs(self, tx_ids: Any) -> set[bytes]:
-        return {i for i in tx_ids if i in self.ids}
-
-
-def _setup(tmp: Path) -> tuple[ChainContext, list[Any], Parent, _DictReader]:
+def _setup(tmp: Path) -> tuple[ChainContext, list[Any], Parent, MemoryState]:
     out = tmp / "cons"
     genesis = init_consortium(out, 3, "intl")
     suite = get_suite("intl")
@@ -204,23 +192,7 @@ def _setup(tmp: Path) -> tuple[ChainContext, list[Any], Parent, _DictReader]:
         admins.append((keys, cert))
     empty = root_from_leaf_hashes(suite.hash, [])
     parent = Parent(genesis_header(suite, genesis, empty), ())
-    return chain, admins, parent, _DictReader()
-
-
-def _run(
-    chain: ChainContext, parent: Parent, reader: _DictReader, txs: list[SignedTx]
-) -> tuple[Parent, list[str]]:
-    """Apply one block to the in-memory state; returns the new parent and each transaction's result code."""
-    time_ms = parent.header.time + 1000
-    outcome = apply_block(chain, parent, time_ms, txs, [True] * len(txs), reader)
-    assert not outcome.dropped, outcome.dropped
-    for key, value in outcome.writes.items():
-        if value is None:
-            reader.state.pop(key, None)
-        else:
-            reader.state[key] = value
-    reader.ids.update(tx.id for tx in outcome.txs)
-    return Parent(outcome.header, outcome.log_frontier), [r.code for r in outcome.results]
+    return chain, admins, parent, MemoryState()
 
 
 _SETUP: dict[str, Any] = {}
@@ -238,7 +210,7 @@ def test_one_organisation_alone_cannot_change_anything(tmp_path_factory: Any, st
     if not _SETUP:
         _SETUP["v"] = _setup(tmp_path_factory.mktemp("gov"))
     chain, admins, genesis_parent, _ = _SETUP["v"]
-    reader = _DictReader()
+    reader = MemoryState()
     suite = chain.suite
     expiry = genesis_parent.header.time + 3_600_000
 
@@ -246,7 +218,7 @@ def test_one_organisation_alone_cannot_change_anything(tmp_path_factory: Any, st
         return make_tx(suite, keys, chain.genesis.chain_id, contract, method, args, expiry)
 
     enrolments = [tx(k, "membership", "enroll", {"cert": c.der}) for k, c in admins]
-    parent, codes = _run(chain, genesis_parent, reader, enrolments)
+    parent, codes = run_block(chain, genesis_parent, reader, enrolments)
     assert codes == ["ok", "ok", "ok"]  # three admins, all of org1
     proposals: list[bytes] = []
     for action, who, approve in steps:
@@ -258,7 +230,7 @@ def test_one_organisation_alone_cannot_change_anything(tmp_path_factory: Any, st
             t = tx(keys, "governance", "vote", {"proposal": proposals[-1], "approve": approve})
         else:
             t = tx(keys, "governance", "execute", {"proposal": proposals[-1]})
-        parent, codes = _run(chain, parent, reader, [t])
+        parent, codes = run_block(chain, parent, reader, [t])
         if t.id in proposals:
             assert codes == ["ok"]  # proposing works; only deciding alone must not
 
@@ -270,7 +242,7 @@ def test_one_organisation_alone_cannot_change_anything(tmp_path_factory: Any, st
     assert not any(k.startswith(b"governance/params") for k in reader.state)
 
 
-def _decide(env: Env, admins: dict[str, Any], action: str, args: dict[str, Any]) -> dict[str, Any]:
+def decide(env: Env, admins: dict[str, Any], action: str, args: dict[str, Any]) -> dict[str, Any]:
     """org1 proposes, every other organisation votes yes; wait until the change is in force."""
     proposal, _ = propose(env, admins["org1"], action, args)
     for org, keys in admins.items():
@@ -305,7 +277,7 @@ def test_organisations_change_only_by_vote(env: Env) -> None:
     # add_org: a fourth organisation with its own CA.
     ca4, ca4_keys = _new_ca(env, "org4")
     org4 = {"id": "org4", "name_zh": "区档案馆", "name_en": "District Archive", "ca": ca4.der, "peers": []}
-    _decide(env, admins, "add_org", {"org": org4})
+    decide(env, admins, "add_org", {"org": org4})
     orgs = env.client.get("/v1/orgs").json()["orgs"]
     assert [o["id"] for o in orgs] == ["org1", "org2", "org3", "org4"] and orgs[3]["name_zh"] == "区档案馆"
     keys4, cert4 = _member_of(env, ca4, ca4_keys, "org4")
@@ -317,22 +289,22 @@ def test_organisations_change_only_by_vote(env: Env) -> None:
     admin4, admin4_cert = _member_of(env, ca4, ca4_keys, "org4", "admin")
     assert code(env.enroll(admin4, admin4_cert)) == "ok"
     admins["org4"] = admin4
-    _decide(env, admins, "remove_org", {"id": "org3"})
+    decide(env, admins, "remove_org", {"id": "org3"})
     assert code(env.notarize(keys3)) == "org_removed"
     assert [o["id"] for o in env.client.get("/v1/orgs").json()["orgs"]] == ["org1", "org2", "org4"]
     del admins["org3"]
     # rotate_ca: after rotation, certificates from org2's old CA no longer enrol; the new CA's do.
     new_ca, new_ca_keys = _new_ca(env, "org2")
-    _decide(env, admins, "rotate_ca", {"org": "org2", "ca": new_ca.der})
+    decide(env, admins, "rotate_ca", {"org": "org2", "ca": new_ca.der})
     old_keys, old_cert = env.new_member("org2", "client", "old CA")
     assert code(env.enroll(old_keys, old_cert)) in {"cert_bad_signature", "cert_issuer_mismatch"}
     new_keys, new_cert = _member_of(env, new_ca, new_ca_keys, "org2")
     assert code(env.enroll(new_keys, new_cert)) == "ok"
     # add_peer / remove_peer
     peer = env.suite.generate_keypair().public
-    _decide(env, admins, "add_peer", {"org": "org4", "key": peer})
+    decide(env, admins, "add_peer", {"org": "org4", "key": peer})
     assert env.client.get("/v1/orgs").json()["orgs"][2]["peers"] == [peer.hex()]
-    _decide(env, admins, "remove_peer", {"org": "org4", "key": peer})
+    decide(env, admins, "remove_peer", {"org": "org4", "key": peer})
     assert env.client.get("/v1/orgs").json()["orgs"][2]["peers"] == []
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from govchain.ledger.errors import ContractError
 from govchain.ledger.results import TxResult, log_leaf
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block
 from govchain.ledger.transactions import SignedTx, TxBody, sign_tx
+from tests.harness import MemoryState
 
 CHAIN = "st-chain"
 T0 = 1_700_000_000_000
@@ -111,31 +111,6 @@ COUNTER = Contract(
 
 
 @dataclass
-class FakeReader:
-    """Committed state and tx ids, in memory."""
-
-    state: dict[bytes, bytes] = field(default_factory=dict)
-    txs: set[bytes] = field(default_factory=set)
-
-    def state_get(self, key: bytes) -> bytes | None:
-        return self.state.get(key)
-
-    def has_tx(self, tx_id: bytes) -> bool:
-        return tx_id in self.txs
-
-    def known_txs(self, tx_ids: Sequence[bytes]) -> set[bytes]:
-        return {tx_id for tx_id in tx_ids if tx_id in self.txs}
-
-    def commit(self, outcome: BlockOutcome) -> None:
-        for key, value in outcome.writes.items():
-            if value is None:
-                self.state.pop(key, None)
-            else:
-                self.state[key] = value
-        self.txs.update(tx.id for tx in outcome.txs)
-
-
-@dataclass
 class Env:
     suite: Suite
     kp: KeyPair
@@ -162,7 +137,7 @@ class Env:
     def apply(
         self,
         txs: list[SignedTx],
-        reader: FakeReader | None = None,
+        reader: MemoryState | None = None,
         parent: Parent | None = None,
         time: int = T0 + 1000,
         sig_ok: list[bool] | None = None,
@@ -173,7 +148,7 @@ class Env:
             time,
             txs,
             [True] * len(txs) if sig_ok is None else sig_ok,
-            reader if reader is not None else FakeReader(),
+            reader if reader is not None else MemoryState(),
         )
 
 
@@ -273,7 +248,7 @@ def test_contract_bugs_fail_only_their_tx(env: Env, method: str, code: str) -> N
 
 
 def test_later_txs_see_earlier_writes_of_the_block(env: Env) -> None:
-    reader = FakeReader(state={ckey("a"): codec.encode(10)})
+    reader = MemoryState(state={ckey("a"): codec.encode(10)})
     out = env.apply([env.tx("inc", "a"), env.tx("boom", "a"), env.tx("inc", "a"), env.tx("inc", "b")], reader)
     assert [r.data for r in out.results] == [11, None, 12, 1]
     assert out.writes == {ckey("a"): codec.encode(12), ckey("b"): codec.encode(1)}
@@ -281,7 +256,7 @@ def test_later_txs_see_earlier_writes_of_the_block(env: Env) -> None:
 
 
 def test_delete_is_a_null_write(env: Env) -> None:
-    reader = FakeReader(state={ckey("a"): codec.encode(3)})
+    reader = MemoryState(state={ckey("a"): codec.encode(3)})
     out = env.apply([env.tx("remove", "a")], reader)
     assert out.writes == {ckey("a"): None}
     assert out.header.state_root == expected_state_root(env.suite, ZERO_HASH, {ckey("a"): None})
@@ -314,7 +289,7 @@ def test_notary_anchor_in_transition(env: Env) -> None:
 
 def test_dropped_txs(env: Env) -> None:
     committed = env.tx("inc", "r")
-    reader = FakeReader(txs={committed.id})
+    reader = MemoryState(txs={committed.id})
     ok1 = env.tx("inc", "a")
     bad_sig = env.tx("inc", "b")
     expired = env.tx("inc", "c", expiry=T0 + 1000)  # == block time
@@ -357,7 +332,7 @@ def test_block_time_never_goes_backwards(env: Env) -> None:
     first = env.apply([env.tx("inc")], time=T0 + 5000)
     assert first.header.time == T0 + 5000
     parent = Parent(first.header, first.log_frontier)
-    reader = FakeReader()
+    reader = MemoryState()
     reader.commit(first)
     # Valid at the batch's (earlier) time, expired at the parent's time, which the block must use.
     stale = env.tx("inc", "s", expiry=T0 + 3000)
@@ -415,7 +390,7 @@ def _check_header(env: Env, parent: Parent, out: BlockOutcome, leaves_before: li
 
 def test_header_fields(any_env: Env) -> None:
     env = any_env
-    reader = FakeReader()
+    reader = MemoryState()
     parent = env.genesis_parent
     assert parent.header.prev == env.suite.hash(env.chain.genesis.encode())
     leaves: list[bytes] = []
@@ -485,7 +460,7 @@ def test_determinism(ops: list[tuple[str, str]], cuts: list[int]) -> None:
     bounds = sorted({0, len(txs), *(c for c in cuts if c <= len(txs))})
 
     def run() -> list[tuple[Header, list[bytes], dict[bytes, bytes | None], list[tuple[bytes, str]]]]:
-        reader = FakeReader()
+        reader = MemoryState()
         parent = env.genesis_parent
         seen = []
         for n, (lo, hi) in enumerate(itertools.pairwise(bounds)):
@@ -505,7 +480,7 @@ def test_log_over_blocks(ops: list[tuple[str, str]], cuts: list[int]) -> None:
     h = env.suite.hash
     txs, sig_ok = _build(env, ops)
     bounds = sorted({0, len(txs), *(c for c in cuts if c <= len(txs))})
-    reader = FakeReader()
+    reader = MemoryState()
     parent = env.genesis_parent
     leaves: list[bytes] = []
     store = merkle.DictNodeStore()

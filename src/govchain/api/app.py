@@ -30,6 +30,7 @@ from govchain.api.common import (
     parse_hex,
     read_body,
 )
+from govchain.contracts.licence.api import licence_router
 from govchain.contracts.notary.api import notary_router
 from govchain.ledger import errors
 from govchain.ledger.blocks import Header
@@ -348,6 +349,7 @@ def create_app(node: Node) -> FastAPI:
         return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(notary_router(node))
+    app.include_router(licence_router(node))
     app.include_router(portal_router(node))
     return app
 

@@ -24,6 +24,7 @@ from govchain.cli.common import (
 )
 from govchain.contracts.audit.cli import audit_app
 from govchain.contracts.governance.cli import proposal_app
+from govchain.contracts.licence.cli import licence_app
 from govchain.contracts.membership.cli import member_app
 from govchain.contracts.notary.cli import notarize
 from govchain.crypto import SUITE_NAMES, get_suite
@@ -43,6 +44,7 @@ app.add_typer(consortium_app, name="consortium")
 app.add_typer(member_app, name="member")
 app.add_typer(proposal_app, name="proposal")
 app.add_typer(audit_app, name="audit")
+app.add_typer(licence_app, name="licence")
 app.command()(notarize)
 app.command()(bench)
 

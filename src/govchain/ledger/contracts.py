@@ -23,7 +23,8 @@ from typing import Any, NoReturn
 from govchain.crypto import Suite
 from govchain.ledger.blocks import ChainParams
 from govchain.ledger.errors import ContractError
-from govchain.ledger.membership import Member, Policy, ReadPolicy
+from govchain.ledger.governance import effective_registration
+from govchain.ledger.membership import Member, Policy, RawState, ReadPolicy
 from govchain.ledger.orgs import Org
 from govchain.state import ContractState, ReadView
 
@@ -45,7 +46,14 @@ class Context:
     params: ChainParams = field(default_factory=ChainParams)  # in force for this block
     orgs: Mapping[str, Org] = field(default_factory=dict)
     read_policies: Mapping[tuple[str, str], ReadPolicy] = field(default_factory=dict)  # (contract, query)
+    catalogue: RawState | None = None  # whole-state reads, only for governance's catalogue entries
     events: list[dict[str, Any]] = field(default_factory=list)
+
+    def registered(self, kind: str, entry_id: str) -> Any:
+        """A catalogue entry that governance registered (licence type, rule set), as in force now."""
+        if self.catalogue is None:
+            return None
+        return effective_registration(self.catalogue, kind, entry_id, self.height)
 
     def emit(self, kind: str, **attrs: Any) -> None:
         """Record an event in the transaction's result (clients and the portal read them)."""

@@ -6,7 +6,8 @@ block. This module only reads them:
 
 - chain parameters (`params`), replacing the genesis values from a height on;
 - method policies (`policy/<contract>/<method>`), replacing a contract's own;
-- vote thresholds (`threshold/<action>`), default more than 2/3 of organisations.
+- vote thresholds (`threshold/<action>`), default more than 2/3 of organisations;
+- catalogue entries (`registry/<kind>/<id>`): licence types and credit rule sets.
 
 Each record keeps the value before the change, so a height below `from` still
 reads the old one.
@@ -102,3 +103,12 @@ def effective_orgs(genesis_orgs: list[Org], state: RawState, height: int) -> dic
     value = versioned(_read(state, b"orgs"), height)
     orgs = genesis_orgs if value is None else [Org.from_value(item) for item in value]
     return {org.id: org for org in orgs}
+
+
+def registry_key(kind: str, entry_id: str) -> bytes:
+    return b"registry/" + kind.encode() + b"/" + entry_id.encode()
+
+
+def effective_registration(state: RawState, kind: str, entry_id: str, height: int) -> Any:
+    """A catalogue entry (e.g. a licence type) in force at `height`, or None if none is."""
+    return versioned(_read(state, registry_key(kind, entry_id)), height)

@@ -194,6 +194,7 @@ def apply_tx(
         orgs=orgs,
         params=params or chain.genesis.params,
         read_policies=chain.registry.read_policies,
+        catalogue=tx_state,
     )
     try:
         result = TxResult(name, method_name, errors.OK, "", ctx.events, method(ctx, tx.body.args))

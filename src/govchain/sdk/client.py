@@ -107,6 +107,10 @@ class Client:
                 raise SdkError("http_error", f"HTTP {response.status_code}", response.status_code) from None
         return response.json()
 
+    def get(self, path: str, **params: Any) -> Any:
+        """GET a route of the node's API (for module clients); SdkError carries the reason code."""
+        return self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
     @property
     def chain(self) -> ChainInfo:
         """The chain this client talks to, fetched once and then pinned."""

@@ -41,6 +41,7 @@ from govchain.ledger.governance import (
     check_threshold,
     policy_key,
     policy_to_value,
+    registry_key,
     threshold_met,
     versioned,
 )
@@ -276,8 +277,7 @@ def _apply(ctx: Context, action: str, args: dict[str, Any], height: int) -> None
             ctx.fail(errors.CONFLICT, f"cannot {action} now: {exc}")
         _put_versioned(ctx, b"orgs", [org.to_value() for org in orgs], height)
     elif action == "register":
-        key = b"registry/" + args["kind"].encode() + b"/" + args["id"].encode()
-        _put_versioned(ctx, key, args["doc"], height)
+        _put_versioned(ctx, registry_key(args["kind"], args["id"]), args["doc"], height)
 
 
 def _put_versioned(ctx: Context, key: bytes, value: Any, height: int) -> None:
@@ -298,9 +298,21 @@ def proposals(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[s
     return found
 
 
+def registry(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Catalogue entries (licence types, rule sets), optionally of one kind, with the height they
+    take effect from and the document before that."""
+    kind = args.get("kind")
+    prefix = b"registry/" + (kind.encode() + b"/" if type(kind) is str else b"")
+    found = []
+    for key, record in view.scan(prefix, 1000):
+        entry_kind, entry_id = key[len(b"registry/") :].decode().split("/", 1)
+        found.append({"kind": entry_kind, "id": entry_id} | record)
+    return found
+
+
 CONTRACT = Contract(
     name=GOVERNANCE,
     methods={"propose": propose, "vote": vote, "execute": execute},
-    queries={"proposals": proposals},
+    queries={"proposals": proposals, "registry": registry},
     policies={"propose": ADMINS, "vote": ADMINS, "execute": ADMINS},
 )

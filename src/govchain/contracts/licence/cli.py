@@ -1,0 +1,318 @@
+"""`govchain licence ...`: the catalogue, issuing and lifecycle, authorised use, status and audit."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from govchain.cli.common import JSON_OPTION, NODE_OPTION, client_for, console, fail, print_json
+from govchain.contracts.licence.client import LicenceClient, presented_from_json, presented_to_json
+from govchain.contracts.licence.model import DAY_MS, TRANSITIONS, parse_type
+from govchain.contracts.membership.cli import CONSORTIUM_OPTION, admin_client
+from govchain.crypto.keyfile import KeyFile
+from govchain.sdk.client import SdkError
+
+licence_app = typer.Typer(help="E-licences (电子证照): issue, authorise use, verify.", no_args_is_help=True)
+
+KEY_OPTION = typer.Option(None, "--key", help="Your member key file (issuer, relying party, regulator...)")
+REASON_OPTION = typer.Option(..., "--reason", help="Why (recorded on chain)")
+
+
+def _licences(node: str | None, key: Path | None = None, with_key: bool = False) -> LicenceClient:
+    return LicenceClient(client_for(node, key, with_key=with_key))
+
+
+def _json_file(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read {what} {path}: {exc}", 2)
+
+
+def _write_secret(path: Path, value: Any) -> None:
+    """Bundles and authorisations hold personal data: mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(value, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _refused(exc: SdkError) -> None:
+    fail(f"refused: {exc.code}: {exc.message}")
+
+
+@licence_app.command("type-propose")
+def type_propose(
+    code: str = typer.Option(..., "--code", help="Type code, e.g. BL"),
+    doc: Path = typer.Option(..., "--doc", help="The type's JSON document (docs/licences.md)"),
+    org: str = typer.Option(..., "--org", help="The proposing organisation (signs as its admin)"),
+    consortium: Path = CONSORTIUM_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Propose registering (or replacing) a licence type; other organisations vote with `proposal vote`."""
+    document = _json_file(doc, "type document")
+    try:
+        parse_type(code, document)
+    except ValueError as exc:
+        fail(f"the type document is not valid: {exc}", 2)
+    client = admin_client(consortium, org, node)
+    body = {"action": "register", "args": {"kind": "licence_type", "id": code, "doc": document}}
+    try:
+        done = client.call("governance", "propose", body | {"title": f"licence type {code}"})
+    except SdkError as exc:
+        _refused(exc)
+    console.print(f"proposal [bold]{done.tx_id.hex()}[/] to register licence type {code}")
+    console.print(f"other organisations vote with: govchain proposal vote {done.tx_id.hex()} --org ORG")
+
+
+@licence_app.command("types")
+def types(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Licence types in force (证照目录)."""
+    try:
+        found = _licences(node).types()
+    except SdkError as exc:
+        _refused(exc)
+    if as_json:
+        print_json(found)
+        return
+    table = Table("code", "名称", "name", "issuers", "fields", "personal", "validity (days)")
+    for t in found:
+        if "unusable" in t:
+            table.add_row(t["code"], "", f"unusable: {t['unusable']}", "", "", "", "")
+            continue
+        fields = ", ".join(t["schema"]["properties"])
+        table.add_row(
+            t["code"], t["name_zh"], t["name_en"], ", ".join(t["issuers"]), fields,
+            ", ".join(t["personal"]), str(t["validity_days"] or "-"),
+        )  # fmt: skip
+    console.print(table)
+
+
+def _holder_key_file(path: Path, suite: str) -> KeyFile:
+    try:
+        key = KeyFile.load(path)
+    except (OSError, ValueError) as exc:
+        fail(f"cannot read the holder key {path}: {exc}", 2)
+    if key.suite != suite:
+        fail(
+            f"{path} holds a {key.suite} key but the chain uses {suite} (govchain keys new --suite {suite})",
+            2,
+        )
+    return key
+
+
+def _holder_public(value: str, suite: str) -> bytes:
+    path = Path(value)
+    if path.is_file():
+        return _holder_key_file(path, suite).keys.public
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        fail("--holder-key is the holder's key file or public key (hex)", 2)
+
+
+@licence_app.command("issue")
+def issue(
+    type_code: str = typer.Option(..., "--type", help="Licence type code"),
+    fields: Path = typer.Option(..., "--fields", help="JSON file with the licence data"),
+    holder_code: str = typer.Option(..., "--holder-code", help="Unified social credit code or ID number"),
+    holder_key: str = typer.Option(..., "--holder-key", help="The holder's key file or public key (hex)"),
+    valid_days: int = typer.Option(
+        None, "--valid-days", min=1, help="Validity (default: the type's longest)"
+    ),
+    file: Path = typer.Option(None, "--file", help="The rendered licence file (its digest goes on chain)"),
+    out: Path = typer.Option(..., "--out", help="Where to write the holder's licence bundle (mode 0600)"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Issue a licence: only digests and a salted holder commitment go on chain."""
+    data = _json_file(fields, "licence data")
+    licences = _licences(node, key, with_key=True)
+    public = _holder_public(holder_key, licences.suite.name)
+    try:
+        days = valid_days or licences.licence_type(type_code).validity_days
+        until = None if days is None else int(time.time() * 1000) + days * DAY_MS
+        bundle = licences.issue(
+            type_code, data, holder_code, public, valid_until=until,
+            file_bytes=file.read_bytes() if file else None,
+        )  # fmt: skip
+    except SdkError as exc:
+        _refused(exc)
+    _write_secret(out, bundle)
+    console.print(
+        f"[green]issued[/] {bundle['licence']} (version {bundle['version']}) to {bundle['holder_did']}"
+    )
+    console.print(f"  holder's bundle: {out} (mode 0600: it holds personal data; deliver it to the holder)")
+
+
+def _transition_command(operation: str) -> None:
+    def command(
+        licence: str = typer.Argument(..., help="Licence id"),
+        reason: str = REASON_OPTION,
+        key: Path = KEY_OPTION,
+        node: str = NODE_OPTION,
+        valid_days: int = typer.Option(None, "--valid-days", min=1, help="renew: the new validity"),
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if operation == "renew":
+            if valid_days is None:
+                fail("renew needs --valid-days", 2)
+            extra["valid_until"] = int(time.time() * 1000) + valid_days * DAY_MS
+        try:
+            result = _licences(node, key, with_key=True).transition(operation, licence, reason, **extra)
+        except SdkError as exc:
+            _refused(exc)
+        console.print(f"{licence}: {operation} -> {result['status']} (version {result['version']})")
+
+    command.__doc__ = f"{operation.capitalize()} a licence (issuer of the issuing organisation)."
+    licence_app.command(operation)(command)
+
+
+for _operation in TRANSITIONS:
+    if _operation != "change":
+        _transition_command(_operation)
+
+
+@licence_app.command("change")
+def change(
+    bundle: Path = typer.Option(..., "--bundle", help="The current licence bundle"),
+    fields: Path = typer.Option(..., "--fields", help="JSON file with the new licence data"),
+    reason: str = REASON_OPTION,
+    out: Path = typer.Option(..., "--out", help="Where to write the new bundle"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """变更: new data in a new version that supersedes the old one."""
+    current, data = _json_file(bundle, "bundle"), _json_file(fields, "licence data")
+    try:
+        new = _licences(node, key, with_key=True).change(current, data, reason)
+    except SdkError as exc:
+        _refused(exc)
+    _write_secret(out, new)
+    console.print(f"{new['licence']}: changed, now version {new['version']}; new bundle {out}")
+
+
+@licence_app.command("authorise")
+def authorise(
+    bundle: Path = typer.Option(..., "--bundle", help="Your licence bundle"),
+    holder_key: Path = typer.Option(..., "--holder-key", help="Your holder key file"),
+    org: str = typer.Option(..., "--org", help="The relying party (organisation id)"),
+    service: str = typer.Option(..., "--service", help="The service item, e.g. 开办企业"),
+    fields: str = typer.Option(..., "--fields", help="Comma-separated fields it may see"),
+    hours: float = typer.Option(24.0, "--hours", min=0.01, max=24 * 365, help="How long it is valid"),
+    multi_use: bool = typer.Option(False, "--multi-use", help="Allow repeated use (default: one use)"),
+    out: Path = typer.Option(..., "--out", help="Where to write the authorisation (give it to the party)"),
+    node: str = NODE_OPTION,
+) -> None:
+    """用证授权: as the holder, authorise one relying party to use your licence (signed offline)."""
+    data = _json_file(bundle, "bundle")
+    licences = _licences(node)
+    try:
+        keys = _holder_key_file(holder_key, licences.suite.name).keys
+    except SdkError as exc:
+        _refused(exc)
+    wanted = [f.strip() for f in fields.split(",") if f.strip()]
+    try:
+        presented = licences.authorise(
+            keys, data, org, service, wanted, int(hours * 3600_000), one_time=not multi_use
+        )
+    except SdkError as exc:
+        _refused(exc)
+    _write_secret(out, presented_to_json(presented))
+    console.print(f"authorised {org} for '{service}' to see {', '.join(sorted(wanted))}: {out}")
+
+
+@licence_app.command("use")
+def use(
+    authorisation: Path = typer.Argument(..., help="The holder's authorisation file"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """As the relying party: record the use on chain, then check the disclosed fields against it."""
+    try:
+        presented = presented_from_json(_json_file(authorisation, "authorisation"))
+    except (KeyError, TypeError, ValueError) as exc:
+        fail(f"not an authorisation file: {exc}", 2)
+    try:
+        result = _licences(node, key, with_key=True).use(presented)
+    except SdkError as exc:
+        _refused(exc)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"[green]use recorded[/] for {result['licence']} (version {result['version']}); verified fields:"
+    )
+    for name, value in result["fields"].items():
+        console.print(f"  {name}: {value}")
+
+
+@licence_app.command("status")
+def status(
+    licence: str = typer.Argument(..., help="Licence id"),
+    version: int = typer.Option(None, "--version", min=1),
+    node: str = NODE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Public check: valid, suspended, revoked, cancelled, expired or superseded."""
+    try:
+        found = _licences(node).status(licence, version)
+    except SdkError as exc:
+        _refused(exc)
+    if as_json:
+        print_json(found)
+        return
+    console.print(
+        f"{found['id']} version {found['version']} of {found['current_version']}: [bold]{found['status']}[/]"
+    )
+
+
+@licence_app.command("history")
+def history(licence: str = typer.Argument(...), node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Every lifecycle event of a licence."""
+    try:
+        events = _licences(node).history(licence)
+    except SdkError as exc:
+        _refused(exc)
+    if as_json:
+        print_json(events)
+        return
+    table = Table("op", "version", "status", "reason", "time (ms)")
+    for e in events:
+        table.add_row(e["op"], str(e["version"]), e["status"], e["reason"], str(e["t"]))
+    console.print(table)
+
+
+@licence_app.command("uses")
+def uses(
+    org: str = typer.Option(..., "--org", help="The issuing organisation"),
+    purpose: str = typer.Option(..., "--purpose", help="Why you read this (recorded on chain)"),
+    licence: str = typer.Option(None, "--licence", help="Only this licence"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Recorded uses of an organisation's licences (it, or a regulator; the read is recorded)."""
+    try:
+        print_json(_licences(node, key, with_key=True).uses(org, purpose, licence))
+    except SdkError as exc:
+        _refused(exc)
+
+
+@licence_app.command("stats")
+def stats(
+    purpose: str = typer.Option(..., "--purpose", help="Why you read this (recorded on chain)"),
+    org: str = typer.Option(None, "--org"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Counts per organisation, type, operation and day (regulators, auditors; the read is recorded)."""
+    try:
+        print_json(_licences(node, key, with_key=True).stats(purpose, org))
+    except SdkError as exc:
+        _refused(exc)

@@ -1,0 +1,264 @@
+"""E-licences from Python: what issuers, holders and relying parties do, over a govchain `Client`.
+
+- An issuer validates the licence data against its type's JSON Schema, salts and
+  hashes each field, commits to the holder's identifier, and signs `licence.issue`.
+  The result is a *licence bundle*: the data, the salts and the holder's secrets,
+  to deliver to the holder. It holds personal data: it never goes on chain.
+- A holder signs an authorisation for one relying party, service item, set of
+  fields and time window, and hands it over with a disclosure of just those fields.
+- A relying party records the use on chain (`licence.use`), then checks the
+  disclosed fields against the licence's data digest on chain.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from govchain.contracts.licence.model import (
+    LicenceType,
+    check_disclosure,
+    data_digest,
+    disclose,
+    holder_commitment,
+    holder_did,
+    parse_type,
+    salted_fields,
+    sign_authorisation,
+)
+from govchain.crypto import KeyPair, Suite
+from govchain.sdk.client import Client, SdkError
+
+SCHEMA_INVALID = "schema_invalid"
+BUNDLE_VERSION = 1
+
+
+@dataclass
+class LicenceClient:
+    client: Client
+
+    @property
+    def suite(self) -> Suite:
+        return self.client.chain.suite
+
+    # --- catalogue -----------------------------------------------------------------
+
+    def types(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.client.get("/v1/licences/types")["types"]
+        return result
+
+    def licence_type(self, code: str) -> LicenceType:
+        doc = self.client.get(f"/v1/licences/types/{code}")
+        if "unusable" in doc:
+            raise SdkError("licence_type_invalid", doc["unusable"])
+        return parse_type(code, {k: v for k, v in doc.items() if k != "code"})
+
+    # --- issuer --------------------------------------------------------------------
+
+    def issue(
+        self,
+        type_code: str,
+        fields: dict[str, Any],
+        holder_code: str,
+        holder_key: bytes,
+        valid_from: int | None = None,
+        valid_until: int | None = None,
+        file_bytes: bytes | None = None,
+    ) -> dict[str, Any]:
+        """Issue a licence; returns the bundle to deliver to the holder (it holds personal data)."""
+        kind = self.licence_type(type_code)
+        check_fields(kind, fields)
+        suite = self.suite
+        salts = {name: secrets.token_bytes(16) for name in fields}
+        digest = data_digest(suite, salted_fields(suite, fields, salts))
+        holder_salt = secrets.token_bytes(16)
+        now = int(time.time() * 1000)
+        args = {
+            "type": type_code,
+            "holder_commitment": holder_commitment(suite, holder_salt, holder_code),
+            "holder_key": holder_key,
+            "data_digest": digest,
+            "file_digest": suite.hash(file_bytes) if file_bytes is not None else digest,
+            "valid_from": now if valid_from is None else valid_from,
+            "valid_until": valid_until,
+        }
+        done = self.client.call("licence", "issue", args)
+        result = self.client.tx(done.tx_id)["result"]["data"]
+        return {
+            "v": BUNDLE_VERSION,
+            "chain": self.client.chain.chain_id,
+            "licence": result["id"],
+            "version": result["version"],
+            "type": type_code,
+            "fields": fields,
+            "salts": {name: salt.hex() for name, salt in salts.items()},
+            "holder_code": holder_code,
+            "holder_salt": holder_salt.hex(),
+            "holder_did": holder_did(suite, holder_key),
+            "data_digest": digest.hex(),
+            "tx": done.tx_id.hex(),
+        }
+
+    def change(self, bundle: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[str, Any]:
+        """变更: new data as a new version that supersedes the old; returns the holder's new bundle."""
+        check_fields(self.licence_type(bundle["type"]), fields)
+        suite = self.suite
+        salts = {name: secrets.token_bytes(16) for name in fields}
+        digest = data_digest(suite, salted_fields(suite, fields, salts))
+        result = self.transition("change", bundle["licence"], reason, data_digest=digest, file_digest=digest)
+        return bundle | {
+            "version": result["version"],
+            "fields": fields,
+            "salts": {name: salt.hex() for name, salt in salts.items()},
+            "data_digest": digest.hex(),
+        }
+
+    def transition(self, operation: str, licence: str, reason: str, **extra: Any) -> dict[str, Any]:
+        """change / renew / suspend / resume / revoke / cancel, with a reason (on chain)."""
+        done = self.client.call("licence", operation, {"id": licence, "reason": reason, **extra})
+        result: dict[str, Any] = self.client.tx(done.tx_id)["result"]["data"]
+        return result
+
+    # --- holder --------------------------------------------------------------------
+
+    def authorise(
+        self,
+        holder: KeyPair,
+        bundle: dict[str, Any],
+        relying_org: str,
+        service: str,
+        fields: list[str],
+        valid_ms: int = 24 * 3600 * 1000,
+        one_time: bool = True,
+    ) -> dict[str, Any]:
+        """A signed authorisation plus a disclosure of the named fields, for the relying party."""
+        return authorise(self.suite, holder, bundle, relying_org, service, fields, valid_ms, one_time)
+
+    # --- relying party and everyone ------------------------------------------------
+
+    def use(self, presented: dict[str, Any]) -> dict[str, Any]:
+        """Record the use on chain (refused if the authorisation or licence is not good), then
+        return the disclosed fields, checked against the licence's data digest on chain."""
+        auth = presented["auth"]
+        self.client.call("licence", "use", {"auth": auth, "sig": presented["sig"]})
+        status = self.status(auth["licence"])
+        try:
+            shown = check_disclosure(
+                self.suite,
+                _disclosure_from_json(presented["disclosure"]),
+                bytes.fromhex(status["data_digest"]),
+            )
+        except (ValueError, KeyError) as exc:
+            raise SdkError("disclosure_mismatch", str(exc)) from None
+        return {"licence": auth["licence"], "version": status["version"], "fields": shown}
+
+    def status(self, licence: str, version: int | None = None, digest: bytes | None = None) -> dict[str, Any]:
+        hex_digest = None if digest is None else digest.hex()
+        result: dict[str, Any] = self.client.get(
+            f"/v1/licences/{licence}", version=version, digest=hex_digest
+        )
+        return result
+
+    def history(self, licence: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.client.get(f"/v1/licences/{licence}/history")["events"]
+        return result
+
+    def uses(self, org: str, purpose: str, licence: str | None = None) -> list[dict[str, Any]]:
+        """Recorded uses of an organisation's licences (restricted: that organisation, or regulators)."""
+        args: dict[str, Any] = {"org": org} | ({"id": licence} if licence else {})
+        result: list[dict[str, Any]] = self.client.read("licence", "uses", args, purpose)
+        return result
+
+    def stats(self, purpose: str, org: str | None = None) -> list[dict[str, Any]]:
+        """Operation counts per organisation, type, operation and day (regulators, auditors)."""
+        result: list[dict[str, Any]] = self.client.read(
+            "licence", "stats", {"org": org} if org else {}, purpose
+        )
+        return result
+
+
+def check_fields(kind: LicenceType, fields: dict[str, Any]) -> None:
+    """The licence data against its type's JSON Schema; SdkError(schema_invalid) names the problem."""
+    try:
+        jsonschema.validate(fields, kind.schema)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(the data)"
+        raise SdkError(SCHEMA_INVALID, f"{where}: {exc.message}") from None
+    unknown = sorted(set(fields) - kind.fields)
+    if unknown:
+        raise SdkError(SCHEMA_INVALID, f"fields not in the {kind.code} schema: {unknown}")
+    if _has_float(fields):
+        raise SdkError(SCHEMA_INVALID, "numbers must be integers (write decimals as text)")
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_float(v) for v in value)
+    return False
+
+
+def authorise(
+    suite: Suite,
+    holder: KeyPair,
+    bundle: dict[str, Any],
+    relying_org: str,
+    service: str,
+    fields: list[str],
+    valid_ms: int,
+    one_time: bool,
+    now: int | None = None,
+) -> dict[str, Any]:
+    """The holder's side, offline: sign an authorisation and disclose exactly the named fields."""
+    if holder_did(suite, holder.public) != bundle["holder_did"]:
+        raise SdkError("wrong_holder_key", "this key is not the one the licence was issued to")
+    missing = sorted(set(fields) - set(bundle["fields"]))
+    if missing:
+        raise SdkError("out_of_scope", f"the licence has no fields {missing}")
+    start = int(time.time() * 1000) if now is None else now
+    auth = {
+        "chain": bundle["chain"],
+        "licence": bundle["licence"],
+        "relying_org": relying_org,
+        "service": service,
+        "fields": sorted(fields),
+        "not_before": start - 60_000,  # a minute's grace for clocks
+        "not_after": start + valid_ms,
+        "one_time": one_time,
+        "nonce": secrets.token_bytes(16),
+    }
+    salts = {name: bytes.fromhex(salt) for name, salt in bundle["salts"].items()}
+    disclosure = disclose(suite, bundle["fields"], salts, sorted(fields))
+    return {
+        "auth": auth,
+        "sig": sign_authorisation(suite, holder.private, auth),
+        "disclosure": {
+            "fields": {name: [salt.hex(), value] for name, (salt, value) in disclosure["fields"].items()},
+            "hashes": {name: h.hex() for name, h in disclosure["hashes"].items()},
+        },
+    }
+
+
+def _disclosure_from_json(value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fields": {name: [bytes.fromhex(salt), v] for name, (salt, v) in value["fields"].items()},
+        "hashes": {name: bytes.fromhex(h) for name, h in value["hashes"].items()},
+    }
+
+
+def presented_to_json(presented: dict[str, Any]) -> dict[str, Any]:
+    """An authorisation as a JSON file (bytes as hex) for handing over."""
+    auth = dict(presented["auth"], nonce=presented["auth"]["nonce"].hex())
+    return {"auth": auth, "sig": presented["sig"].hex(), "disclosure": presented["disclosure"]}
+
+
+def presented_from_json(value: dict[str, Any]) -> dict[str, Any]:
+    auth = dict(value["auth"], nonce=bytes.fromhex(value["auth"]["nonce"]))
+    return {"auth": auth, "sig": bytes.fromhex(value["sig"]), "disclosure": value["disclosure"]}

@@ -1,0 +1,1 @@
+"""Tests of the e-licence contract, its model and its faces."""

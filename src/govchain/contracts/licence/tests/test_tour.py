@@ -1,0 +1,155 @@
+"""The e-licence tour as a new user runs it, through the CLI against a real consortium node.
+
+Register a type by governance, issue, authorise, use, suspend (use refused),
+resume, revoke, checking the public status at each stage; then the regulator's
+audit, and a scan of the block store for the holder's identifier.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner, Result
+
+from govchain.cli.main import app
+from govchain.contracts.licence.tests.test_lifecycle import BUSINESS_LICENCE
+
+HOLDER_CODE = "91310115MA1K4LXK2T"  # a unified social credit code: personal data, never on chain
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def ok(*args: str) -> str:
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def member(consortium: Path, org: str, role: str, name: str) -> str:
+    ok("member", "issue", "--consortium", str(consortium), "--org", org, "--role", role, "--name", name)
+    return str(next((consortium / org / "members").glob(f"{name}*-key.json")))
+
+
+def status(licence: str) -> str:
+    return str(json.loads(ok("licence", "status", licence, "--json"))["status"])
+
+
+def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
+    cons = str(consortium)
+    # 1. Register the type by governance: org1 proposes, org2 and org3 vote.
+    doc = tmp_path / "bl.json"
+    doc.write_text(json.dumps(BUSINESS_LICENCE, ensure_ascii=False))
+    bad = run(
+        "licence", "type-propose", "--consortium", cons, "--org", "org1", "--code", "bl", "--doc", str(doc)
+    )
+    assert bad.exit_code == 2 and "type code" in bad.output
+    out = ok(
+        "licence", "type-propose", "--consortium", cons, "--org", "org1", "--code", "BL", "--doc", str(doc)
+    )
+    proposal = out.split("proposal ")[1].split()[0]
+    for org in ("org2", "org3"):
+        ok("proposal", "vote", proposal, "--consortium", cons, "--org", org)
+    issuer = member(consortium, "org2", "issuer", "bureau")
+    relying = member(consortium, "org1", "operator", "bank")
+    regulator = member(consortium, "org3", "regulator", "inspector")
+    holder = tmp_path / "holder-key.json"
+    wrong = tmp_path / "intl-key.json"
+    ok("keys", "new", "--out", str(wrong))  # the chain is gm: an intl key is refused by name
+    ok("keys", "new", "--suite", "gm", "--out", str(holder))
+    # The type takes effect a block after the vote: any transaction moves the chain on.
+    filler = tmp_path / "filler.txt"
+    filler.write_text("x")
+    ok("notarize", str(filler), "--key", issuer, "--out", str(tmp_path))
+    assert "BL" in ok("licence", "types")
+
+    # 2. Issue. Fields failing the schema are refused before anything is signed.
+    fields = tmp_path / "fields.json"
+    fields.write_text(json.dumps({"name": "上海某某科技有限公司", "credit_code": 42}))
+    refused = run(
+        "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
+        "--holder-key", str(holder), "--key", issuer, "--out", str(tmp_path / "bundle.json"),
+    )  # fmt: skip
+    assert refused.exit_code == 1 and "schema_invalid" in refused.output
+    fields.write_text(
+        json.dumps(
+            {
+                "name": "上海某某科技有限公司",
+                "credit_code": HOLDER_CODE,
+                "legal_rep": "张三",
+                "scope": "软件开发",
+            },
+            ensure_ascii=False,
+        )
+    )
+    bundle = tmp_path / "bundle.json"
+    out = ok(
+        "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
+        "--holder-key", str(holder), "--key", issuer, "--out", str(bundle),
+    )  # fmt: skip
+    licence = json.loads(bundle.read_text())["licence"]
+    assert licence in out and bundle.stat().st_mode & 0o777 == 0o600
+    assert status(licence) == "valid"
+
+    refused = run(
+        "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
+        "--holder-key", str(wrong), "--key", issuer, "--out", str(tmp_path / "b2.json"),
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "gm" in refused.output
+
+    # 3. The holder authorises the bank to see the name and scope, for one use.
+    auth = tmp_path / "auth.json"
+    ok(
+        "licence", "authorise", "--bundle", str(bundle), "--holder-key", str(holder), "--org", "org1",
+        "--service", "开户", "--fields", "name,scope", "--out", str(auth),
+    )  # fmt: skip
+    # 4. The bank uses it: recorded on chain, and the disclosed fields check out against the chain.
+    used = json.loads(ok("licence", "use", str(auth), "--key", relying, "--json"))
+    assert used["fields"] == {"name": "上海某某科技有限公司", "scope": "软件开发"}
+    again = run("licence", "use", str(auth), "--key", relying)
+    assert again.exit_code == 1 and "authorisation_replayed" in again.output
+
+    # 5. Suspend: the next use is refused.
+    multi = tmp_path / "multi.json"
+    ok(
+        "licence", "authorise", "--bundle", str(bundle), "--holder-key", str(holder), "--org", "org1",
+        "--service", "贷款", "--fields", "name", "--multi-use", "--out", str(multi),
+    )  # fmt: skip
+    ok("licence", "suspend", licence, "--reason", "涉嫌违规经营", "--key", issuer)
+    assert status(licence) == "suspended"
+    refused = run("licence", "use", str(multi), "--key", relying)
+    assert refused.exit_code == 1 and "licence_not_valid" in refused.output
+    # 6. Resume.
+    ok("licence", "resume", licence, "--reason", "调查结束", "--key", issuer)
+    assert status(licence) == "valid"
+    ok("licence", "use", str(multi), "--key", relying)
+    # A regulator never writes.
+    refused = run("licence", "revoke", licence, "--reason", "x", "--key", regulator)
+    assert refused.exit_code == 1 and "forbidden" in refused.output
+    # 7. Revoke.
+    ok("licence", "revoke", licence, "--reason", "吊销营业执照", "--key", issuer)
+    assert status(licence) == "revoked"
+    refused = run("licence", "resume", licence, "--reason", "x", "--key", issuer)
+    assert refused.exit_code == 1 and "transition_forbidden" in refused.output
+    history = json.loads(ok("licence", "history", licence, "--json"))
+    assert [e["op"] for e in history] == ["issue", "suspend", "resume", "revoke"]
+
+    # The regulator's audit: every use, per agency; and the counts per type and day.
+    uses = json.loads(ok("licence", "uses", "--org", "org2", "--purpose", "年度检查", "--key", regulator))
+    assert [(u["service"], u["org"]) for u in uses] == [("贷款", "org1"), ("开户", "org1")]
+    stats = json.loads(ok("licence", "stats", "--purpose", "年度检查", "--key", regulator))
+    counts = {row["op"]: row["count"] for row in stats if row["type"] == "BL"}
+    assert counts == {"issue": 1, "use": 2, "suspend": 1, "resume": 1, "revoke": 1}
+    # The bank may not read another agency's records.
+    refused = run("licence", "uses", "--org", "org2", "--purpose", "curious", "--key", relying)
+    assert refused.exit_code == 1 and "forbidden" in refused.output
+
+    # No plaintext personal identifier anywhere in the block store (database and write-ahead log).
+    files = list((consortium.parent / "node").glob("chain.db*"))
+    assert files
+    stored = b"".join(f.read_bytes() for f in files)
+    for secret in (HOLDER_CODE, "张三"):
+        assert secret.encode() not in stored
+    assert "上海某某科技有限公司".encode() not in stored  # not personal, but off chain all the same
