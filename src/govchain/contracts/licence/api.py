@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from govchain.api.common import ApiError, jsonable, parse_hex
 from govchain.contracts.licence.contract import NAME
-from govchain.contracts.licence.model import REGISTRY_KIND, parse_type
+from govchain.contracts.licence.model import REGISTRY_KIND, STATUS_PURPOSES, parse_type
+from govchain.contracts.licence.vc import status_list_credential
 from govchain.ledger import errors
 from govchain.ledger.governance import versioned
 from govchain.node.node import Node
@@ -41,6 +42,19 @@ def licence_router(node: Node) -> APIRouter:
         if found is None:
             raise ApiError("unknown_licence_type", f"no licence type '{code}' is registered", 404)
         return found
+
+    @router.get("/status-lists/{purpose}")
+    def status_list(purpose: str, request: Request) -> dict[str, Any]:
+        """W3C Bitstring Status List credential (`revocation` or `suspension`), from chain state,
+        signed by this peer's key."""
+        if purpose not in STATUS_PURPOSES:
+            raise ApiError(errors.NOT_FOUND, f"status lists: {', '.join(STATUS_PURPOSES)}")
+        bits = node.query(NAME, "status_list", {"purpose": purpose})
+        now = int(time.time() * 1000)
+        url = str(request.url).split("?")[0]
+        return status_list_credential(
+            node.suite, node.key.keys, url, purpose, bits, node.genesis.chain_id, now
+        )
 
     @router.get("/{licence_id}")
     def status(

@@ -316,3 +316,41 @@ def stats(
         print_json(_licences(node, key, with_key=True).stats(purpose, org))
     except SdkError as exc:
         _refused(exc)
+
+
+@licence_app.command("export-vc")
+def export_vc(
+    bundle: Path = typer.Option(..., "--bundle", help="The licence bundle"),
+    out: Path = typer.Option(..., "--out", help="Where to write the credential (it holds the licence data)"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """As the issuer: export a licence as a W3C Verifiable Credential 2.0, signed with your key."""
+    data = _json_file(bundle, "bundle")
+    try:
+        vc = _licences(node, key, with_key=True).export_vc(data)
+    except SdkError as exc:
+        _refused(exc)
+    _write_secret(out, vc)
+    console.print(f"credential {vc['id']} written to {out}")
+
+
+@licence_app.command("verify-vc")
+def verify_vc(
+    credential: Path = typer.Argument(..., help="A licence credential (JSON)"),
+    node: str = NODE_OPTION,
+) -> None:
+    """Check a licence credential: proof, issuer on chain, validity, status lists, schema, digest.
+
+    Exit 0 if valid, 1 if not (naming the failed check), 2 if unreadable.
+    """
+    vc = _json_file(credential, "credential")
+    try:
+        verdict = _licences(node).verify_vc(vc)
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}", 2 if exc.code == "malformed" else 1)
+    if verdict.ok:
+        console.print(f"[green]VALID[/] {vc['id']}")
+        return
+    console.print(f"[red]INVALID[/] ({verdict.check}): {verdict.message}")
+    raise typer.Exit(1)

@@ -30,7 +30,9 @@ from govchain.contracts.licence.model import (
     salted_fields,
     sign_authorisation,
 )
+from govchain.contracts.licence.vc import VcVerdict, licence_credential, verify_credential
 from govchain.crypto import KeyPair, Suite
+from govchain.ledger import errors
 from govchain.sdk.client import Client, SdkError
 
 SCHEMA_INVALID = "schema_invalid"
@@ -166,6 +168,39 @@ class LicenceClient:
     def history(self, licence: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.client.get(f"/v1/licences/{licence}/history")["events"]
         return result
+
+    def export_vc(self, bundle: dict[str, Any]) -> dict[str, Any]:
+        """The licence as a W3C VC 2.0 credential, signed with this client's (the issuer's) key."""
+        if self.client.key is None:
+            raise SdkError("no_key", "exporting a credential needs the issuer's key")
+        status = self.status(bundle["licence"])
+        if bytes.fromhex(status["issuer"]) != self.client.key.public:
+            raise SdkError(errors.FORBIDDEN, "only the key that issued the licence signs its credential")
+        base = f"{self.client.url}/v1/licences/status-lists"
+        now = int(time.time() * 1000)
+        try:
+            return licence_credential(self.suite, self.client.key, bundle, status, base, now)
+        except ValueError as exc:
+            raise SdkError("stale_bundle", str(exc)) from None
+
+    def verify_vc(self, vc: dict[str, Any]) -> VcVerdict:
+        """Check a licence credential against the chain (proof, issuer, validity, status, schema, digest)."""
+        try:
+            subject = vc["credentialSubject"]
+            status = self.status(subject["licence"], version=int(subject["version"]))
+            schema = self.licence_type(subject["licenceType"]).schema
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SdkError(errors.MALFORMED, f"not a govchain licence credential: {exc}") from None
+        peers = {bytes.fromhex(k) for org in self.client.orgs() for k in org["peers"]}
+        peers |= {bytes.fromhex(k) for k in self.client.get("/v1/chain")["signers"]}
+
+        def fetch(url: str) -> dict[str, Any]:
+            # The list is chain state, the same on every peer: ask our own node for that path.
+            path = "/v1/licences/status-lists/" + url.rstrip("/").rsplit("/", 1)[-1]
+            result: dict[str, Any] = self.client.get(path)
+            return result
+
+        return verify_credential(self.suite, vc, int(time.time() * 1000), status, schema, peers, fetch)
 
     def uses(self, org: str, purpose: str, licence: str | None = None) -> list[dict[str, Any]]:
         """Recorded uses of an organisation's licences (restricted: that organisation, or regulators)."""

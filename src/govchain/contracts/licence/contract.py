@@ -16,7 +16,10 @@ State (under `licence/`)
 - `seq/<type>/<org>` -> the last sequence number issued;
 - `u/<org>/<id>/<height: 8 bytes><tx id>` -> a use (restricted: `uses`);
 - `once/<authorisation hash>` -> a one-time authorisation that has been used;
-- `s/<org>/<type>/<operation>/<day: 4 bytes>` -> a count, for the regulator's audit (`stats`).
+- `s/<org>/<type>/<operation>/<day: 4 bytes>` -> a count, for the regulator's audit (`stats`);
+- `idx` -> the number of licences issued: each licence's `index` in the status lists;
+- `b/<purpose>/<chunk: 4 bytes>` -> 1,024 bytes of the Bitstring Status List for
+  `revocation` or `suspension` (model.status_bits), kept in step with every transition.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from govchain.contracts.licence.model import (
     DAY_MS,
     DIGEST_SIZE,
     REGISTRY_KIND,
+    STATUS_CHUNK_BYTES,
+    STATUS_LIST_MIN_BITS,
+    STATUS_PURPOSES,
     TRANSITIONS,
     LicenceType,
     authorisation_signing_input,
@@ -38,6 +44,8 @@ from govchain.contracts.licence.model import (
     next_status,
     parse_type,
     public_status,
+    set_bit,
+    status_bits,
 )
 from govchain.crypto import Suite
 from govchain.crypto.x509 import ROLES
@@ -141,6 +149,17 @@ def _event(ctx: Context, lid: str, record: dict[str, Any], operation: str, reaso
     ctx.emit(operation, id=lid, version=record["version"], status=record["status"])
 
 
+def _status_bits(ctx: Context, index: int, status: str) -> None:
+    """Keep the licence's bits in the on-chain Bitstring Status Lists in step with its status."""
+    chunk_bits = STATUS_CHUNK_BYTES * 8
+    for purpose, value in status_bits(status).items():
+        key = b"b/" + purpose.encode() + b"/" + _u32(index // chunk_bits)
+        chunk = ctx.state.get(key) or b""
+        updated = set_bit(chunk, index % chunk_bits, value)
+        if updated != (chunk or bytes(STATUS_CHUNK_BYTES)):
+            ctx.state.put(key, updated)
+
+
 def _version(ctx: Context, lid: str, record: dict[str, Any]) -> None:
     ctx.state.put(
         b"v/" + lid.encode() + b"/" + _u32(record["version"]),
@@ -183,6 +202,8 @@ def issue(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     sequence = (ctx.state.get(seq_key) or 0) + 1
     ctx.state.put(seq_key, sequence)
     lid = licence_id(kind.code, org, sequence)
+    index = ctx.state.get(b"idx") or 0
+    ctx.state.put(b"idx", index + 1)
     record = {
         "type": kind.code,
         "org": org,
@@ -197,6 +218,7 @@ def issue(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         "holder_key": args["holder_key"],
         "issued": ctx.time,
         "events": 0,
+        "index": index,
     }
     _version(ctx, lid, record)
     _event(ctx, lid, record, "issue", "")
@@ -238,6 +260,7 @@ def _transition(operation: str) -> Any:
         if new_version:
             record["version"] += 1
             _version(ctx, lid, record)
+        _status_bits(ctx, record["index"], record["status"])
         _event(ctx, lid, record, operation, reason)
         ctx.state.put(b"l/" + lid.encode(), record)
         return {"id": lid, "version": record["version"], "status": record["status"]}
@@ -331,6 +354,8 @@ def status(view: ReadView, suite: Suite, args: dict[str, Any]) -> dict[str, Any]
         "data_digest": shown["data"],
         "file_digest": shown["file"],
         "issued": record["issued"],
+        "issuer": record["issuer"],
+        "index": record["index"],
     }
 
 
@@ -350,6 +375,17 @@ def uses(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, A
     if lid is not None:
         prefix += check_licence_id(lid).encode() + b"/"
     return [value for _, value in view.scan(prefix, limit, reverse=True)]
+
+
+def status_list(view: ReadView, suite: Suite, args: dict[str, Any]) -> bytes:
+    """The Bitstring Status List for `revocation` or `suspension`: at least 131,072 bits."""
+    purpose = args.get("purpose")
+    if purpose not in STATUS_PURPOSES:
+        raise ValueError(f"'purpose' must be one of {', '.join(STATUS_PURPOSES)}")
+    count = view.get(b"idx") or 0
+    chunks = -(-max(STATUS_LIST_MIN_BITS, count) // (STATUS_CHUNK_BYTES * 8))  # rounded up
+    stored = {int.from_bytes(k[-4:], "big"): v for k, v in view.scan(b"b/" + purpose.encode() + b"/", chunks)}
+    return b"".join(stored.get(i, bytes(STATUS_CHUNK_BYTES)) for i in range(chunks))
 
 
 def stats(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -376,7 +412,7 @@ ISSUERS = Policy(roles=frozenset({"issuer"}))
 CONTRACT = Contract(
     name=NAME,
     methods={"issue": issue, "use": use} | {op: _transition(op) for op in TRANSITIONS},
-    queries={"status": status, "history": history},
+    queries={"status": status, "history": history, "status_list": status_list},
     restricted={
         "uses": RestrictedQuery(
             uses, ReadPolicy(roles=frozenset(set(ROLES) - {"client", "peer"}), own_org=True)

@@ -226,6 +226,29 @@ def next_status(status: str, operation: str) -> str:
     return after
 
 
+# Bitstring Status List (W3C): one bit per licence and purpose, index = the licence's
+# `index` on chain; bit 0 is the most significant bit of the first byte; 1 = set.
+STATUS_PURPOSES: Final = ("revocation", "suspension")
+STATUS_CHUNK_BYTES: Final = 1024  # 8,192 licences per stored chunk
+STATUS_LIST_MIN_BITS: Final = 131_072
+
+
+def status_bits(status: str) -> dict[str, bool]:
+    """Which status-list bits a licence in `status` has set."""
+    return {"revocation": status in (REVOKED, CANCELLED), "suspension": status == SUSPENDED}
+
+
+def set_bit(chunk: bytes, offset: int, value: bool) -> bytes:
+    data = bytearray(chunk or bytes(STATUS_CHUNK_BYTES))
+    mask = 0x80 >> (offset % 8)
+    data[offset // 8] = data[offset // 8] | mask if value else data[offset // 8] & ~mask
+    return bytes(data)
+
+
+def get_bit(bits: bytes, index: int) -> bool:
+    return index // 8 < len(bits) and bool(bits[index // 8] & (0x80 >> (index % 8)))
+
+
 def public_status(record: Mapping[str, Any], now_ms: int, version: int | None = None) -> str:
     """What a verifier is told: valid, suspended, revoked, cancelled, expired, not_yet_valid or
     superseded (an older version than the current one)."""

@@ -17,6 +17,7 @@ from govchain.contracts.licence.model import (
     DAY_MS,
     TRANSITIONS,
     check_licence_id,
+    get_bit,
     holder_commitment,
     sign_authorisation,
 )
@@ -297,3 +298,24 @@ def test_lifecycle_follows_the_documented_state_machine(
         assert (record["status"], record["version"], record["events"]) == (status, version, events)
         if before["status"] in TERMINAL:
             assert record == before  # final states are final
+
+
+def test_status_lists_follow_the_lifecycle(world: World) -> None:
+    first, second = world.issue(), world.issue()
+    index = world.record(second)["index"]
+    assert world.record(first)["index"] == index - 1
+
+    def bits(purpose: str) -> tuple[bool, bool]:
+        chunks = {
+            k: v
+            for k, v in world.state.state.items()
+            if k.startswith(b"licence/b/" + purpose.encode() + b"/")
+        }
+        data = codec.decode(chunks[min(chunks)]) if chunks else b""
+        return get_bit(data, index - 1), get_bit(data, index)
+
+    assert bits("suspension") == (False, False) and bits("revocation") == (False, False)
+    assert world.send("issuer2", "suspend", {"id": second, "reason": "check"}) == "ok"
+    assert bits("suspension") == (False, True)
+    assert world.send("issuer2", "revoke", {"id": second, "reason": "fraud"}) == "ok"
+    assert bits("suspension") == (False, False) and bits("revocation") == (False, True)

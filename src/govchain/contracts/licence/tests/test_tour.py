@@ -37,6 +37,11 @@ def status(licence: str) -> str:
     return str(json.loads(ok("licence", "status", licence, "--json"))["status"])
 
 
+def vc_check(vc: Path) -> tuple[int, str]:
+    result = run("licence", "verify-vc", str(vc))
+    return result.exit_code, result.output
+
+
 def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     cons = str(consortium)
     # 1. Register the type by governance: org1 proposes, org2 and org3 vote.
@@ -99,6 +104,20 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.exit_code == 2 and "gm" in refused.output
 
+    # Its W3C VC 2.0 export verifies; a tampered copy does not; nobody but the issuer exports it.
+    vc = tmp_path / "licence.vc.json"
+    ok("licence", "export-vc", "--bundle", str(bundle), "--key", issuer, "--out", str(vc))
+    assert vc_check(vc) == (0, vc_check(vc)[1]), vc_check(vc)[1]
+    forged = json.loads(vc.read_text())
+    forged["credentialSubject"]["fields"]["scope"] = "金融"
+    (tmp_path / "forged.json").write_text(json.dumps(forged, ensure_ascii=False))
+    code, output = vc_check(tmp_path / "forged.json")
+    assert code == 1 and "(signature)" in output
+    refused = run(
+        "licence", "export-vc", "--bundle", str(bundle), "--key", relying, "--out", str(tmp_path / "x")
+    )
+    assert refused.exit_code == 1 and "forbidden" in refused.output
+
     # 3. The holder authorises the bank to see the name and scope, for one use.
     auth = tmp_path / "auth.json"
     ok(
@@ -119,11 +138,13 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     ok("licence", "suspend", licence, "--reason", "涉嫌违规经营", "--key", issuer)
     assert status(licence) == "suspended"
+    assert vc_check(vc)[0] == 1 and "(suspended)" in vc_check(vc)[1]
     refused = run("licence", "use", str(multi), "--key", relying)
     assert refused.exit_code == 1 and "licence_not_valid" in refused.output
     # 6. Resume.
     ok("licence", "resume", licence, "--reason", "调查结束", "--key", issuer)
     assert status(licence) == "valid"
+    assert vc_check(vc)[0] == 0
     ok("licence", "use", str(multi), "--key", relying)
     # A regulator never writes.
     refused = run("licence", "revoke", licence, "--reason", "x", "--key", regulator)
@@ -131,6 +152,7 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     # 7. Revoke.
     ok("licence", "revoke", licence, "--reason", "吊销营业执照", "--key", issuer)
     assert status(licence) == "revoked"
+    assert vc_check(vc)[0] == 1 and "(revoked)" in vc_check(vc)[1]
     refused = run("licence", "resume", licence, "--reason", "x", "--key", issuer)
     assert refused.exit_code == 1 and "transition_forbidden" in refused.output
     history = json.loads(ok("licence", "history", licence, "--json"))
