@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from rich.progress import Progress
 
 from govchain import codec
 from govchain.cli.common import console, fail, node_url
-from govchain.crypto import Suite, get_suite
+from govchain.crypto import KeyPair, Suite, get_suite
 from govchain.ledger.transactions import SignedTx, make_tx
 
 
@@ -92,10 +93,10 @@ def _free_port() -> int:
         return port
 
 
-class _EmbeddedNode:
+class EmbeddedNode:
     """A throwaway node in its own process, as a real deployment would run it."""
 
-    def __init__(self, suite: str) -> None:
+    def __init__(self, suite: str, consortium: Path | None = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="govchain-bench-"))
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -109,9 +110,8 @@ class _EmbeddedNode:
             str(self.dir / "data"),
             "--port",
             str(self.port),
-            "--suite",
-            suite,
         ]
+        cmd += ["--consortium", str(consortium)] if consortium else ["--suite", suite]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -136,16 +136,22 @@ class _EmbeddedNode:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _sign_all(suite: Suite, chain_id: str, count: int, progress: Progress) -> list[SignedTx]:
-    key = suite.generate_keypair()
+def sign_many(
+    suite: Suite,
+    key: KeyPair,
+    chain_id: str,
+    contract: str,
+    method: str,
+    make_args: Callable[[], dict[str, Any]],
+    count: int,
+    progress: Progress,
+) -> list[SignedTx]:
+    """Sign `count` transactions before the clock starts, on every core (signing releases the GIL)."""
     expiry = int(time.time() * 1000) + 3_600_000
     task = progress.add_task("signing transactions", total=count)
 
     def sign_range(n: int) -> list[SignedTx]:
-        out = []
-        for _ in range(n):
-            args = {"digest": secrets.token_bytes(32)}
-            out.append(make_tx(suite, key, chain_id, "notary", "anchor", args, expiry))
+        out = [make_tx(suite, key, chain_id, contract, method, make_args(), expiry) for _ in range(n)]
         progress.advance(task, n)
         return out
 
@@ -156,14 +162,21 @@ def _sign_all(suite: Suite, chain_id: str, count: int, progress: Progress) -> li
     return [tx for part in parts for tx in part]
 
 
-def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) -> BenchResult:
-    chain = httpx.get(f"{url}/v1/chain", timeout=10).json()
-    suite = get_suite(chain["suite"])
-    verify_rate = measure_verify_per_core(suite)
-    signed = _sign_all(suite, chain["chain_id"], txs, progress)
+@dataclass
+class Posted:
+    committed: int
+    failed: int
+    duration_s: float
+    latencies: list[float]  # seconds, sorted, one per committed transaction
+
+
+def post_batches(
+    url: str, signed: list[SignedTx], batch: int, clients: int, progress: Progress, label: str = "committing"
+) -> Posted:
+    """Post pre-signed transactions in batches from `clients` connections, waiting for commit."""
     bodies = [codec.encode([tx.raw for tx in signed[i : i + batch]]) for i in range(0, len(signed), batch)]
     sizes = [len(signed[i : i + batch]) for i in range(0, len(signed), batch)]
-    task = progress.add_task("committing", total=txs)
+    task = progress.add_task(label, total=len(signed))
     latencies: list[float] = []
     committed = 0
     failed = 0
@@ -199,8 +212,32 @@ def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) 
     with ThreadPoolExecutor(clients) as pool:
         for f in [pool.submit(client_loop) for _ in range(clients)]:
             f.result()
-    duration = time.perf_counter() - started
     latencies.sort()
+    return Posted(committed, failed, time.perf_counter() - started, latencies)
+
+
+def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) -> BenchResult:
+    chain = httpx.get(f"{url}/v1/chain", timeout=10).json()
+    suite = get_suite(chain["suite"])
+    verify_rate = measure_verify_per_core(suite)
+    key = suite.generate_keypair()
+    signed = sign_many(
+        suite,
+        key,
+        chain["chain_id"],
+        "notary",
+        "anchor",
+        lambda: {"digest": secrets.token_bytes(32)},
+        txs,
+        progress,
+    )
+    posted = post_batches(url, signed, batch, clients, progress)
+    committed, failed, duration, latencies = (
+        posted.committed,
+        posted.failed,
+        posted.duration_s,
+        posted.latencies,
+    )
     return BenchResult(
         suite=suite.name,
         txs=txs,
@@ -226,15 +263,24 @@ def bench(
     batch: int = typer.Option(500, "--batch", min=1, max=5000, help="Transactions per request"),
     clients: int = typer.Option(4, "--clients", min=1, max=64, help="Concurrent connections"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON line"),
+    workload: str = typer.Option(
+        "notary", "--workload", help="notary, or licence (issue, then check status)"
+    ),
+    reads: int = typer.Option(10_000, "--reads", min=1, help="licence: status checks timed after issuing"),
 ) -> None:
     """Measure committed notarisations per second and commit latency, beside verify/s per core."""
     embedded = None
     if node is None and suite not in ("intl", "gm"):
         fail(f"unknown suite '{suite}'", 2)
+    if workload not in ("notary", "licence"):
+        fail(f"unknown workload '{workload}'; choose notary or licence", 2)
+    if workload == "licence":
+        _licence_bench(node, suite, txs, batch, clients, reads, as_json)
+        return
     try:
         if node is None:
             with console.status(f"starting an embedded {suite} node"):
-                embedded = _EmbeddedNode(suite)
+                embedded = EmbeddedNode(suite)
             url = embedded.url
         else:
             url = node_url(node)
@@ -261,3 +307,29 @@ def bench(
     console.print(
         f"  ratio           {result.to_json()['tx_per_verify_core']} committed tx per single-core verify"
     )
+
+
+def _licence_bench(
+    node: str | None, suite: str, txs: int, batch: int, clients: int, reads: int, as_json: bool
+) -> None:
+    from govchain.contracts.licence.bench import run_licence_bench
+
+    if node is not None:
+        fail("the licence workload starts its own one-organisation consortium node; drop --node", 2)
+    try:
+        with Progress(console=console, transient=True, disable=as_json) as progress:
+            result = run_licence_bench(suite, txs, batch, clients, reads, progress)
+    except (httpx.HTTPError, RuntimeError) as exc:
+        fail(f"benchmark failed: {exc}")
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    r = result
+    console.print(f"suite {suite}: {r['issued']} licences ({r['failed']} failed) in {r['duration_s']} s")
+    console.print(f"  issue throughput  [bold]{r['issue_per_s']}[/] licences/s")
+    console.print(f"  commit latency    p50 {r['commit_p50_ms']} ms, p99 {r['commit_p99_ms']} ms")
+    console.print(
+        f"  status check      p50 {result['verify_p50_ms']} ms, p95 {result['verify_p95_ms']} ms, "
+        f"p99 [bold]{result['verify_p99_ms']}[/] ms over {result['reads']} random licences"
+    )
+    console.print(f"  machine limit     {result['verify_per_s_core']} signature verifications/s on one core")

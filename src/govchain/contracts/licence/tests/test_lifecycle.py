@@ -21,6 +21,7 @@ from govchain.contracts.licence.model import (
     holder_commitment,
     sign_authorisation,
 )
+from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto import KeyPair, get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate, issue
@@ -32,25 +33,6 @@ from govchain.ledger.transactions import make_tx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node.consortium import init_consortium
 from tests.harness import MemoryState, run_block
-
-BUSINESS_LICENCE = {
-    "name_zh": "营业执照",
-    "name_en": "Business licence",
-    "issuers": ["org2"],
-    "schema": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "credit_code": {"type": "string"},
-            "legal_rep": {"type": "string"},
-            "scope": {"type": "string"},
-        },
-        "required": ["name", "credit_code"],
-    },
-    "personal": ["legal_rep"],
-    "holder": "organisation",
-    "validity_days": 3650,
-}
 
 
 @dataclass

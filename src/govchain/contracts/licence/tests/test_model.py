@@ -22,7 +22,7 @@ from govchain.contracts.licence.model import (
     salted_fields,
     set_bit,
 )
-from govchain.contracts.licence.tests.test_lifecycle import BUSINESS_LICENCE
+from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.contracts.licence.vc import decode_status_list, encode_status_list
 from govchain.crypto import get_suite
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typer.testing import CliRunner, Result
 
 from govchain.cli.main import app
-from govchain.contracts.licence.tests.test_lifecycle import BUSINESS_LICENCE
+from govchain.contracts.licence.samples import BUSINESS_LICENCE
 
 HOLDER_CODE = "91310115MA1K4LXK2T"  # a unified social credit code: personal data, never on chain
 
