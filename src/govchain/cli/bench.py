@@ -24,11 +24,11 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import typer
@@ -38,6 +38,8 @@ from govchain import codec
 from govchain.cli.common import console, fail, node_url
 from govchain.crypto import KeyPair, Suite, get_suite
 from govchain.ledger.transactions import SignedTx, make_tx
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -162,6 +164,26 @@ def sign_many(
     return [tx for part in parts for tx in part]
 
 
+def drain(url: str, items: Iterable[T], clients: int, work: Callable[[httpx.Client, T], None]) -> None:
+    """Run `work` on every item from `clients` connections, each taking the next item when free."""
+    lock = threading.Lock()
+    pending = iter(items)
+
+    def loop() -> None:
+        with httpx.Client(base_url=url, timeout=120) as http:
+            while True:
+                with lock:
+                    try:
+                        item = next(pending)
+                    except StopIteration:
+                        return
+                work(http, item)
+
+    with ThreadPoolExecutor(clients) as pool:
+        for f in [pool.submit(loop) for _ in range(clients)]:
+            f.result()
+
+
 @dataclass
 class Posted:
     committed: int
@@ -181,37 +203,28 @@ def post_batches(
     committed = 0
     failed = 0
     lock = threading.Lock()
-    next_batch = iter(range(len(bodies)))
 
-    def client_loop() -> None:
+    def post(http: httpx.Client, i: int) -> None:
         nonlocal committed, failed
-        with httpx.Client(base_url=url, timeout=120) as http:
-            while True:
-                with lock:
-                    i = next(next_batch, None)
-                if i is None:
-                    return
-                start = time.perf_counter()
-                reply = http.post(
-                    "/v1/txs/batch",
-                    params={"wait": "true", "timeout": 60},
-                    content=bodies[i],
-                    headers={"content-type": "application/cbor"},
-                )
-                elapsed = time.perf_counter() - start
-                reply.raise_for_status()
-                results = reply.json()["results"]
-                ok = sum(1 for r in results if r.get("status") == "committed" and r.get("code") == "ok")
-                with lock:
-                    committed += ok
-                    failed += sizes[i] - ok
-                    latencies.extend([elapsed] * ok)
-                progress.advance(task, sizes[i])
+        start = time.perf_counter()
+        reply = http.post(
+            "/v1/txs/batch",
+            params={"wait": "true", "timeout": 60},
+            content=bodies[i],
+            headers={"content-type": "application/cbor"},
+        )
+        elapsed = time.perf_counter() - start
+        reply.raise_for_status()
+        results = reply.json()["results"]
+        ok = sum(1 for r in results if r.get("status") == "committed" and r.get("code") == "ok")
+        with lock:
+            committed += ok
+            failed += sizes[i] - ok
+            latencies.extend([elapsed] * ok)
+        progress.advance(task, sizes[i])
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        for f in [pool.submit(client_loop) for _ in range(clients)]:
-            f.result()
+    drain(url, range(len(bodies)), clients, post)
     latencies.sort()
     return Posted(committed, failed, time.perf_counter() - started, latencies)
 

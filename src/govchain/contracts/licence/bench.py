@@ -18,14 +18,20 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.progress import Progress
 
-from govchain.cli.bench import EmbeddedNode, measure_verify_per_core, percentile, post_batches, sign_many
+from govchain.cli.bench import (
+    EmbeddedNode,
+    drain,
+    measure_verify_per_core,
+    percentile,
+    post_batches,
+    sign_many,
+)
 from govchain.contracts.licence.model import DAY_MS, licence_id
 from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto import get_suite
@@ -80,27 +86,18 @@ def _time_reads(url: str, ids: list[str], clients: int, progress: Progress) -> t
     latencies: list[float] = []
     valid = 0
     lock = threading.Lock()
-    work = iter(ids)
 
-    def loop() -> None:
+    def check(http: httpx.Client, lid: str) -> None:
         nonlocal valid
-        with httpx.Client(base_url=url, timeout=30) as http:
-            while True:
-                with lock:
-                    lid = next(work, None)
-                if lid is None:
-                    return
-                start = time.perf_counter()
-                reply = http.get(f"/v1/licences/{lid}")
-                elapsed = time.perf_counter() - start
-                with lock:
-                    latencies.append(elapsed)
-                    valid += reply.status_code == 200 and reply.json()["status"] == "valid"
-                progress.advance(task)
+        start = time.perf_counter()
+        reply = http.get(f"/v1/licences/{lid}")
+        elapsed = time.perf_counter() - start
+        with lock:
+            latencies.append(elapsed)
+            valid += reply.status_code == 200 and reply.json()["status"] == "valid"
+        progress.advance(task)
 
-    with ThreadPoolExecutor(clients) as pool:
-        for f in [pool.submit(loop) for _ in range(clients)]:
-            f.result()
+    drain(url, ids, clients, check)
     return sorted(latencies), valid
 
 
