@@ -38,6 +38,7 @@ from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node import admission
 from govchain.node.chain import ChainFiles, KeyFile, load_genesis
+from govchain.node.private import PrivateStore
 from govchain.ordering.base import Batch, Orderer, QueueFull
 from govchain.ordering.solo import SoloOrderer
 from govchain.state import ReadView
@@ -171,6 +172,7 @@ class Node:
         self.chain = ChainContext(self.suite, self.genesis, registry, {org.id: org for org in self.orgs})
         self.registry = registry
         self.store = Store(self.files.db)
+        self.private = PrivateStore(data_dir, self.suite)  # never on chain: e.g. licence data
         self.genesis_hash = self.suite.hash(self.files.genesis.read_bytes())
         self.metrics = NodeMetrics()
         self.orderer: Orderer[SignedTx] = orderer or SoloOrderer(self._block_limits)
@@ -213,6 +215,7 @@ class Node:
         if self._thread is not None:
             self._thread.join(timeout=30)
         self.store.close()
+        self.private.close()
 
     def add_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)

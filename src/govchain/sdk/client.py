@@ -111,6 +111,10 @@ class Client:
         """GET a route of the node's API (for module clients); SdkError carries the reason code."""
         return self._request("GET", path, params={k: v for k, v in params.items() if v is not None})
 
+    def post_json(self, path: str, body: dict[str, Any]) -> Any:
+        """POST JSON to a route of the node's API (for module clients)."""
+        return self._request("POST", path, json=body)
+
     @property
     def chain(self) -> ChainInfo:
         """The chain this client talks to, fetched once and then pinned."""

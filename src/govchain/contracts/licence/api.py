@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Body, Query, Request
 
+from govchain import codec
 from govchain.api.common import ApiError, jsonable, parse_hex
 from govchain.contracts.licence.contract import NAME
-from govchain.contracts.licence.model import REGISTRY_KIND, STATUS_PURPOSES, parse_type
+from govchain.contracts.licence.model import (
+    REGISTRY_KIND,
+    STATUS_PURPOSES,
+    check_disclosure,
+    disclose,
+    parse_type,
+)
 from govchain.contracts.licence.vc import status_list_credential
 from govchain.ledger import errors
+from govchain.ledger.errors import TxRejected
 from govchain.ledger.governance import versioned
+from govchain.ledger.requests import verify_request
+from govchain.ledger.results import TxResult
 from govchain.node.node import Node
 
 
@@ -30,6 +41,27 @@ def licence_router(node: Node) -> APIRouter:
                 except ValueError as exc:
                     found[entry["id"]] = {"code": entry["id"], "unusable": str(exc)}
         return found
+
+    def current(licence_id: str, version: int | None = None) -> dict[str, Any]:
+        """The licence's status now (of one version, if named), or a 404/400 with the reason."""
+        args: dict[str, Any] = {"id": licence_id, "now": int(time.time() * 1000)}
+        if version is not None:
+            args["version"] = version
+        try:
+            found: dict[str, Any] = node.query(NAME, "status", args)
+        except LookupError as exc:
+            raise ApiError(errors.NOT_FOUND, str(exc)) from None
+        except ValueError as exc:
+            raise ApiError(errors.INVALID_ARGS, str(exc)) from None
+        return found
+
+    def signed(envelope: dict[str, Any], purpose: str) -> tuple[dict[str, Any], bytes]:
+        try:
+            return verify_request(
+                node.suite, node.genesis.chain_id, envelope, purpose, int(time.time() * 1000)
+            )
+        except TxRejected as exc:
+            raise ApiError(exc.code, exc.message) from None
 
     @router.get("/types")
     def types() -> dict[str, Any]:
@@ -63,15 +95,7 @@ def licence_router(node: Node) -> APIRouter:
         digest: str | None = Query(None, description="hex digest of the licence data or file to match"),
     ) -> dict[str, Any]:
         """Public check: valid, suspended, revoked, cancelled, expired, not_yet_valid or superseded."""
-        args: dict[str, Any] = {"id": licence_id, "now": int(time.time() * 1000)}
-        if version is not None:
-            args["version"] = version
-        try:
-            found: dict[str, Any] = node.query(NAME, "status", args)
-        except LookupError as exc:
-            raise ApiError(errors.NOT_FOUND, str(exc).strip("'\"")) from None
-        except ValueError as exc:
-            raise ApiError(errors.INVALID_ARGS, str(exc)) from None
+        found = current(licence_id, version)
         reply: dict[str, Any] = jsonable(found) | {"height": node.height}
         if digest is not None:
             wanted = parse_hex(digest, "digest", 32)
@@ -88,5 +112,73 @@ def licence_router(node: Node) -> APIRouter:
         if not events:
             raise ApiError(errors.NOT_FOUND, f"no licence {licence_id}")
         return {"id": licence_id, "events": jsonable(events)}
+
+    @router.post("/{licence_id}/private")
+    def deposit(licence_id: str, envelope: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """The issuer deposits a licence's data (the holder's bundle) in this node's private store,
+        encrypted at rest. A signed request (purpose `licence/deposit`) from the licence's issuer key."""
+        body, signer = signed(envelope, "licence/deposit")
+        bundle = body.get("bundle")
+        status = current(licence_id)
+        if type(bundle) is not dict or bundle.get("licence") != licence_id:
+            raise ApiError(errors.INVALID_ARGS, "'bundle' must be this licence's bundle")
+        if signer != status["issuer"]:
+            raise ApiError(errors.FORBIDDEN, "only the key that issued the licence deposits its data")
+        if bundle.get("version") != status["version"]:
+            raise ApiError(errors.CONFLICT, f"the licence is at version {status['version']}")
+        try:
+            salts = {name: bytes.fromhex(salt) for name, salt in bundle["salts"].items()}
+            check_disclosure(
+                node.suite,
+                disclose(node.suite, bundle["fields"], salts, sorted(salts)),
+                status["data_digest"],
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ApiError(
+                "digest_mismatch", f"the bundle does not match the licence on chain: {exc}"
+            ) from None
+        name = f"licence/{licence_id}/v{status['version']}"
+        node.private.put(name, json.dumps(bundle, ensure_ascii=False).encode())
+        return {"licence": licence_id, "version": status["version"], "stored": True}
+
+    @router.post("/{licence_id}/fetch")
+    def fetch(licence_id: str, envelope: dict[str, Any] = Body(...)) -> dict[str, Any]:
+        """A relying party fetches the fields a holder authorised, after recording the use on chain.
+        A signed request (purpose `licence/fetch`, naming the `use` transaction) from the member who
+        recorded the use, within the authorisation's window."""
+        body, signer = signed(envelope, "licence/fetch")
+        use_tx = body.get("use")
+        if type(use_tx) is not bytes or len(use_tx) != 32:
+            raise ApiError(errors.INVALID_ARGS, "'use' must name the use transaction (32 bytes)")
+        stored = node.store.tx(use_tx)
+        if stored is None:
+            raise ApiError(errors.UNKNOWN_TX, "no committed use transaction with this id")
+        tx_body = codec.decode(codec.decode(stored.envelope)["body"])
+        result = TxResult.decode(stored.result, stored.message)
+        if (tx_body["contract"], tx_body["method"], result.code) != (NAME, "use", errors.OK):
+            raise ApiError(errors.INVALID_ARGS, "that transaction is not a successful licence use")
+        auth = tx_body["args"]["auth"]
+        if auth["licence"] != licence_id:
+            raise ApiError(errors.INVALID_ARGS, "that use is of another licence")
+        if tx_body["from"] != signer:
+            raise ApiError(errors.FORBIDDEN, "only the member who recorded the use may fetch with it")
+        if time.time() * 1000 > auth["not_after"]:
+            raise ApiError("authorisation_expired", "the holder's authorisation has expired")
+        version = result.data["version"]
+        raw = node.private.get(f"licence/{licence_id}/v{version}")
+        if raw is None:
+            raise ApiError(
+                errors.NOT_FOUND,
+                "this node holds no data for that licence version (ask the issuing organisation's node)",
+            )
+        bundle = json.loads(raw)
+        salts = {name: bytes.fromhex(salt) for name, salt in bundle["salts"].items()}
+        shown = disclose(node.suite, bundle["fields"], salts, sorted(auth["fields"]))
+        return {
+            "licence": licence_id,
+            "version": version,
+            "service": auth["service"],
+            "disclosure": jsonable(shown),
+        }
 
     return router

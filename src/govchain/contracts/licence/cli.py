@@ -126,6 +126,9 @@ def issue(
         None, "--valid-days", min=1, help="Validity (default: the type's longest)"
     ),
     file: Path = typer.Option(None, "--file", help="The rendered licence file (its digest goes on chain)"),
+    deposit: bool = typer.Option(
+        True, "--deposit/--no-deposit", help="Keep the data encrypted in this node's private store"
+    ),
     out: Path = typer.Option(..., "--out", help="Where to write the holder's licence bundle (mode 0600)"),
     key: Path = KEY_OPTION,
     node: str = NODE_OPTION,
@@ -135,11 +138,10 @@ def issue(
     licences = _licences(node, key, with_key=True)
     public = _holder_public(holder_key, licences.suite.name)
     try:
-        days = valid_days or licences.licence_type(type_code).validity_days
-        until = None if days is None else int(time.time() * 1000) + days * DAY_MS
+        until = None if valid_days is None else int(time.time() * 1000) + valid_days * DAY_MS
         bundle = licences.issue(
             type_code, data, holder_code, public, valid_until=until,
-            file_bytes=file.read_bytes() if file else None,
+            file_bytes=file.read_bytes() if file else None, deposit=deposit,
         )  # fmt: skip
     except SdkError as exc:
         _refused(exc)
@@ -248,6 +250,31 @@ def use(
         return
     console.print(
         f"[green]use recorded[/] for {result['licence']} (version {result['version']}); verified fields:"
+    )
+    for name, value in result["fields"].items():
+        console.print(f"  {name}: {value}")
+
+
+@licence_app.command("fetch")
+def fetch(
+    licence: str = typer.Argument(..., help="Licence id"),
+    use_tx: str = typer.Option(..., "--use", help="The use transaction (`licence use` prints it)"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """As the relying party, after `use`: fetch the authorised fields from the issuing node."""
+    try:
+        result = _licences(node, key, with_key=True).fetch(licence, bytes.fromhex(use_tx))
+    except ValueError:
+        fail("--use is the use transaction's id (hex)", 2)
+    except SdkError as exc:
+        _refused(exc)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"{licence} (version {result['version']}) for '{result['service']}', verified against the chain:"
     )
     for name, value in result["fields"].items():
         console.print(f"  {name}: {value}")

@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 
 from govchain.contracts.licence.model import (
+    DAY_MS,
     LicenceType,
     check_disclosure,
     data_digest,
@@ -33,6 +34,7 @@ from govchain.contracts.licence.model import (
 from govchain.contracts.licence.vc import VcVerdict, licence_credential, verify_credential
 from govchain.crypto import KeyPair, Suite
 from govchain.ledger import errors
+from govchain.ledger.requests import sign_request
 from govchain.sdk.client import Client, SdkError
 
 SCHEMA_INVALID = "schema_invalid"
@@ -70,8 +72,15 @@ class LicenceClient:
         valid_from: int | None = None,
         valid_until: int | None = None,
         file_bytes: bytes | None = None,
+        deposit: bool = True,
     ) -> dict[str, Any]:
-        """Issue a licence; returns the bundle to deliver to the holder (it holds personal data)."""
+        """Issue a licence; returns the bundle to deliver to the holder (it holds personal data).
+
+        Without `valid_until`, the licence is valid for as long as its type allows.
+
+        With `deposit`, the bundle is also kept, encrypted, in this node's private store, from
+        which relying parties fetch the fields a holder authorises them to see.
+        """
         kind = self.licence_type(type_code)
         check_fields(kind, fields)
         suite = self.suite
@@ -86,11 +95,13 @@ class LicenceClient:
             "data_digest": digest,
             "file_digest": suite.hash(file_bytes) if file_bytes is not None else digest,
             "valid_from": now if valid_from is None else valid_from,
-            "valid_until": valid_until,
+            "valid_until": valid_until
+            if valid_until or kind.validity_days is None
+            else now + kind.validity_days * DAY_MS,
         }
         done = self.client.call("licence", "issue", args)
         result = self.client.tx(done.tx_id)["result"]["data"]
-        return {
+        bundle = {
             "v": BUNDLE_VERSION,
             "chain": self.client.chain.chain_id,
             "licence": result["id"],
@@ -104,6 +115,44 @@ class LicenceClient:
             "data_digest": digest.hex(),
             "tx": done.tx_id.hex(),
         }
+        if deposit:
+            self.deposit(bundle)
+        return bundle
+
+    def deposit(self, bundle: dict[str, Any]) -> None:
+        """Keep a licence's bundle in this node's private store (encrypted at rest; never on chain)."""
+        self._signed_post(f"/v1/licences/{bundle['licence']}/private", "licence/deposit", {"bundle": bundle})
+
+    def fetch(self, licence: str, use_tx: bytes) -> dict[str, Any]:
+        """As a relying party, after `use`: the authorised fields from the issuing node's private
+        store, checked against the licence's data digest on chain."""
+        reply = self._signed_post(f"/v1/licences/{licence}/fetch", "licence/fetch", {"use": use_tx})
+        status = self.status(licence, version=reply["version"])
+        try:
+            fields = check_disclosure(
+                self.suite, _disclosure_from_json(reply["disclosure"]), bytes.fromhex(status["data_digest"])
+            )
+        except (ValueError, KeyError) as exc:
+            raise SdkError("disclosure_mismatch", str(exc)) from None
+        return {
+            "licence": licence,
+            "version": reply["version"],
+            "service": reply["service"],
+            "fields": fields,
+        }
+
+    def _signed_post(self, path: str, purpose: str, body: dict[str, Any]) -> dict[str, Any]:
+        if self.client.key is None:
+            raise SdkError("no_key", "this request must be signed: the client has no key")
+        request = {
+            "purpose": purpose,
+            "chain": self.client.chain.chain_id,
+            "t": int(time.time() * 1000),
+        } | body
+        result: dict[str, Any] = self.client.post_json(
+            path, sign_request(self.suite, self.client.key, request)
+        )
+        return result
 
     def change(self, bundle: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[str, Any]:
         """变更: new data as a new version that supersedes the old; returns the holder's new bundle."""
@@ -146,7 +195,7 @@ class LicenceClient:
         """Record the use on chain (refused if the authorisation or licence is not good), then
         return the disclosed fields, checked against the licence's data digest on chain."""
         auth = presented["auth"]
-        self.client.call("licence", "use", {"auth": auth, "sig": presented["sig"]})
+        done = self.client.call("licence", "use", {"auth": auth, "sig": presented["sig"]})
         status = self.status(auth["licence"])
         try:
             shown = check_disclosure(
@@ -156,7 +205,12 @@ class LicenceClient:
             )
         except (ValueError, KeyError) as exc:
             raise SdkError("disclosure_mismatch", str(exc)) from None
-        return {"licence": auth["licence"], "version": status["version"], "fields": shown}
+        return {
+            "licence": auth["licence"],
+            "version": status["version"],
+            "fields": shown,
+            "tx": done.tx_id.hex(),
+        }
 
     def status(self, licence: str, version: int | None = None, digest: bytes | None = None) -> dict[str, Any]:
         hex_digest = None if digest is None else digest.hex()

@@ -8,12 +8,21 @@ audit, and a scan of the block store for the holder's identifier.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 from typer.testing import CliRunner, Result
 
 from govchain.cli.main import app
+from govchain.contracts.licence.client import LicenceClient, presented_from_json, presented_to_json
 from govchain.contracts.licence.samples import BUSINESS_LICENCE
+from govchain.crypto import KeyPair
+from govchain.crypto.keyfile import KeyFile
+from govchain.ledger.requests import sign_request
+from govchain.sdk.client import Client, SdkError
 
 HOLDER_CODE = "91310115MA1K4LXK2T"  # a unified social credit code: personal data, never on chain
 
@@ -127,6 +136,11 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     # 4. The bank uses it: recorded on chain, and the disclosed fields check out against the chain.
     used = json.loads(ok("licence", "use", str(auth), "--key", relying, "--json"))
     assert used["fields"] == {"name": "上海某某科技有限公司", "scope": "软件开发"}
+    # ... and fetches the same fields from the issuing node's private store, checked against the chain.
+    fetched = json.loads(ok("licence", "fetch", licence, "--use", used["tx"], "--key", relying, "--json"))
+    assert fetched["fields"] == used["fields"] and fetched["service"] == "开户"
+    refused = run("licence", "fetch", licence, "--use", used["tx"], "--key", regulator)
+    assert refused.exit_code == 1 and "forbidden" in refused.output
     again = run("licence", "use", str(auth), "--key", relying)
     assert again.exit_code == 1 and "authorisation_replayed" in again.output
 
@@ -168,10 +182,64 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     refused = run("licence", "uses", "--org", "org2", "--purpose", "curious", "--key", relying)
     assert refused.exit_code == 1 and "forbidden" in refused.output
 
-    # No plaintext personal identifier anywhere in the block store (database and write-ahead log).
-    files = list((consortium.parent / "node").glob("chain.db*"))
-    assert files
+    # No plaintext personal identifier anywhere in the block store (database and write-ahead log),
+    # nor in the private store, which keeps the data encrypted at rest.
+    files = list((consortium.parent / "node").glob("chain.db*")) + list(
+        (consortium.parent / "node").glob("private.db*")
+    )
+    assert len(files) >= 2
     stored = b"".join(f.read_bytes() for f in files)
     for secret in (HOLDER_CODE, "张三"):
         assert secret.encode() not in stored
     assert "上海某某科技有限公司".encode() not in stored  # not personal, but off chain all the same
+
+
+def test_private_store_requests_are_checked(consortium: Path, tmp_path: Path) -> None:
+    """Deposits and fetches: each bad request gets its reason, and nothing is stored or shown."""
+    cons = str(consortium)
+    doc = tmp_path / "bl.json"
+    doc.write_text(json.dumps(BUSINESS_LICENCE, ensure_ascii=False))
+    out = ok(
+        "licence", "type-propose", "--consortium", cons, "--org", "org1", "--code", "BL", "--doc", str(doc)
+    )
+    for org in ("org2", "org3"):
+        ok("proposal", "vote", out.split("proposal ")[1].split()[0], "--consortium", cons, "--org", org)
+    url = os.environ["GOVCHAIN_NODE"]
+    issuer = KeyFile.load(Path(member(consortium, "org2", "issuer", "bureau"))).keys
+    bank = KeyFile.load(Path(member(consortium, "org1", "operator", "bank"))).keys
+    licences = LicenceClient(Client(url, key=issuer))
+    while not licences.types():
+        licences.client.call("notary", "anchor", {"digest": os.urandom(32)})
+    holder = licences.suite.generate_keypair()
+    fields = {"name": "某某公司", "credit_code": HOLDER_CODE, "legal_rep": "李四"}
+    bundle = licences.issue("BL", fields, HOLDER_CODE, holder.public, deposit=False)
+    lid = bundle["licence"]
+
+    def post(path: str, keys: KeyPair, body: dict[str, Any], purpose: str) -> tuple[int, str]:
+        request = {"purpose": purpose, "chain": licences.client.chain.chain_id, "t": int(time.time() * 1000)}
+        envelope = sign_request(licences.suite, keys, request | body)
+        reply = httpx.post(f"{url}/v1/licences/{lid}/{path}", json=envelope)
+        return reply.status_code, reply.json().get("error", {}).get("code", "ok")
+
+    assert post("private", bank, {"bundle": bundle}, "licence/deposit") == (403, "forbidden")
+    forged = bundle | {"fields": fields | {"legal_rep": "王五"}}
+    assert post("private", issuer, {"bundle": forged}, "licence/deposit") == (400, "digest_mismatch")
+    assert post("private", issuer, {"bundle": bundle}, "licence/fetch")[1] == "invalid_field"
+    assert (
+        httpx.post(f"{url}/v1/licences/{lid}/private", json={"body": 1}).json()["error"]["code"]
+        == "malformed"
+    )
+    assert post("private", issuer, {"bundle": bundle}, "licence/deposit") == (200, "ok")
+
+    presented = licences.authorise(holder, bundle, "org1", "开户", ["name"])
+    rp = LicenceClient(Client(url, key=bank))
+    used = rp.use(presented_from_json(json.loads(json.dumps(presented_to_json(presented)))))
+    assert post("fetch", bank, {"use": bytes(32)}, "licence/fetch") == (404, "unknown_tx")
+    assert post("fetch", bank, {"use": bytes.fromhex(bundle["tx"])}, "licence/fetch") == (400, "invalid_args")
+    assert post("fetch", issuer, {"use": bytes.fromhex(used["tx"])}, "licence/fetch") == (403, "forbidden")
+    assert rp.fetch(lid, bytes.fromhex(used["tx"]))["fields"] == {"name": "某某公司"}  # and nothing else
+    try:
+        LicenceClient(Client(url, key=bank)).deposit(bundle)
+        raise AssertionError("a relying party deposited")
+    except SdkError as exc:
+        assert exc.code == "forbidden"
