@@ -245,14 +245,8 @@ def use(
         result = _licences(node, key, with_key=True).use(presented)
     except SdkError as exc:
         _refused(exc)
-    if as_json:
-        print_json(result)
-        return
-    console.print(
-        f"[green]use recorded[/] for {result['licence']} (version {result['version']}); verified fields:"
-    )
-    for name, value in result["fields"].items():
-        console.print(f"  {name}: {value}")
+    header = f"[green]use recorded[/] for {result['licence']} (version {result['version']}) in {result['tx']}"
+    _print_fields(result, header, as_json)
 
 
 @licence_app.command("fetch")
@@ -270,12 +264,14 @@ def fetch(
         fail("--use is the use transaction's id (hex)", 2)
     except SdkError as exc:
         _refused(exc)
+    _print_fields(result, f"{licence} (version {result['version']}) for '{result['service']}'", as_json)
+
+
+def _print_fields(result: dict[str, Any], header: str, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    console.print(
-        f"{licence} (version {result['version']}) for '{result['service']}', verified against the chain:"
-    )
+    console.print(f"{header}; fields, verified against the chain:")
     for name, value in result["fields"].items():
         console.print(f"  {name}: {value}")
 

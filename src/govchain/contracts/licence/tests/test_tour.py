@@ -46,14 +46,9 @@ def status(licence: str) -> str:
     return str(json.loads(ok("licence", "status", licence, "--json"))["status"])
 
 
-def vc_check(vc: Path) -> tuple[int, str]:
-    result = run("licence", "verify-vc", str(vc))
-    return result.exit_code, result.output
-
-
-def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
+def register_type(consortium: Path, tmp_path: Path) -> None:
+    """The business licence type, proposed by org1 and voted in by org2 and org3."""
     cons = str(consortium)
-    # 1. Register the type by governance: org1 proposes, org2 and org3 vote.
     doc = tmp_path / "bl.json"
     doc.write_text(json.dumps(BUSINESS_LICENCE, ensure_ascii=False))
     bad = run(
@@ -63,9 +58,18 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     out = ok(
         "licence", "type-propose", "--consortium", cons, "--org", "org1", "--code", "BL", "--doc", str(doc)
     )
-    proposal = out.split("proposal ")[1].split()[0]
     for org in ("org2", "org3"):
-        ok("proposal", "vote", proposal, "--consortium", cons, "--org", org)
+        ok("proposal", "vote", out.split("proposal ")[1].split()[0], "--consortium", cons, "--org", org)
+
+
+def vc_check(vc: Path) -> tuple[int, str]:
+    result = run("licence", "verify-vc", str(vc))
+    return result.exit_code, result.output
+
+
+def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
+    # 1. Register the type by governance: org1 proposes, org2 and org3 vote.
+    register_type(consortium, tmp_path)
     issuer = member(consortium, "org2", "issuer", "bureau")
     relying = member(consortium, "org1", "operator", "bank")
     regulator = member(consortium, "org3", "regulator", "inspector")
@@ -196,14 +200,7 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
 
 def test_private_store_requests_are_checked(consortium: Path, tmp_path: Path) -> None:
     """Deposits and fetches: each bad request gets its reason, and nothing is stored or shown."""
-    cons = str(consortium)
-    doc = tmp_path / "bl.json"
-    doc.write_text(json.dumps(BUSINESS_LICENCE, ensure_ascii=False))
-    out = ok(
-        "licence", "type-propose", "--consortium", cons, "--org", "org1", "--code", "BL", "--doc", str(doc)
-    )
-    for org in ("org2", "org3"):
-        ok("proposal", "vote", out.split("proposal ")[1].split()[0], "--consortium", cons, "--org", org)
+    register_type(consortium, tmp_path)
     url = os.environ["GOVCHAIN_NODE"]
     issuer = KeyFile.load(Path(member(consortium, "org2", "issuer", "bureau"))).keys
     bank = KeyFile.load(Path(member(consortium, "org1", "operator", "bank"))).keys
