@@ -165,6 +165,8 @@ def create_app(node: Node) -> FastAPI:
             raise ApiError(
                 errors.INVALID_ARGS, f"the read is recorded, but its arguments are wrong: {exc}"
             ) from None
+        except LookupError as exc:
+            raise ApiError(errors.NOT_FOUND, f"the read is recorded, but found nothing: {exc}") from None
         return {
             "tx": tx.id.hex(),
             "height": height,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from govchain.crypto import Suite
 from govchain.ledger.blocks import ChainParams
@@ -72,12 +72,30 @@ ReceiptProof = Callable[[Suite, dict[str, Any], bytes | None], dict[str, Any]]
 transaction recorded; raises LookupError if the transaction did not record that item."""
 
 
+class PrivateReader(Protocol):
+    """The node's private store (node/private.py): data kept off chain, e.g. a licence's data."""
+
+    def get(self, name: str) -> bytes | None: ...
+
+
+PrivateQuery = Callable[[ReadView, PrivateReader, Suite, dict[str, Any]], Any]
+
+
 @dataclass(frozen=True, slots=True)
 class RestrictedQuery:
-    """A read of restricted data and who may make it."""
+    """A read of restricted data and who may make it.
 
-    query: Query
+    `query` reads chain state. A `private` query also reads the serving node's private
+    store: personal data that never goes on chain, read only after the read is recorded.
+    """
+
+    query: Query | None
     policy: ReadPolicy
+    private: PrivateQuery | None = None
+
+    def __post_init__(self) -> None:
+        if (self.query is None) == (self.private is None):
+            raise ValueError("a restricted query reads chain state (query) or the private store (private)")
 
 
 @dataclass(frozen=True, slots=True)

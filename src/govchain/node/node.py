@@ -470,4 +470,8 @@ class Node:
         found = self.registry.get(contract)
         if found is None or name not in found.restricted:
             raise KeyError(f"{contract}.{name}")
-        return found.restricted[name].query(ReadView(self.store, contract), self.suite, args)
+        restricted, view = found.restricted[name], ReadView(self.store, contract)
+        if restricted.private is not None:
+            return restricted.private(view, self.private, self.suite, args)
+        assert restricted.query is not None
+        return restricted.query(view, self.suite, args)

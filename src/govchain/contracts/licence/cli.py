@@ -327,6 +327,21 @@ def uses(
         _refused(exc)
 
 
+@licence_app.command("personal")
+def personal(
+    licence: str = typer.Argument(..., help="Licence id"),
+    org: str = typer.Option(..., "--org", help="The issuing organisation"),
+    purpose: str = typer.Option(..., "--purpose", help="Why you read personal data (recorded on chain)"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Read a licence's full data, personal fields included, from the issuing node (recorded on chain)."""
+    try:
+        print_json(_licences(node, key, with_key=True).personal(licence, org, purpose))
+    except SdkError as exc:
+        _refused(exc)
+
+
 @licence_app.command("stats")
 def stats(
     purpose: str = typer.Option(..., "--purpose", help="Why you read this (recorded on chain)"),

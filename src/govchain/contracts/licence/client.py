@@ -262,6 +262,12 @@ class LicenceClient:
         result: list[dict[str, Any]] = self.client.read("licence", "uses", args, purpose)
         return result
 
+    def personal(self, licence: str, org: str, purpose: str) -> dict[str, Any]:
+        """The licence's full data from the issuing node's private store; the read is recorded on chain
+        (the issuing organisation's issuers, admins and auditors, or a regulator)."""
+        result: dict[str, Any] = self.client.read("licence", "personal", {"id": licence, "org": org}, purpose)
+        return result
+
     def stats(self, purpose: str, org: str | None = None) -> list[dict[str, Any]]:
         """Operation counts per organisation, type, operation and day (regulators, auditors)."""
         result: list[dict[str, Any]] = self.client.read(

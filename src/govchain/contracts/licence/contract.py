@@ -24,6 +24,7 @@ State (under `licence/`)
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from govchain.contracts.licence.model import (
@@ -50,7 +51,7 @@ from govchain.contracts.licence.model import (
 from govchain.crypto import Suite
 from govchain.crypto.x509 import ROLES
 from govchain.ledger import errors
-from govchain.ledger.contracts import Context, Contract, RestrictedQuery
+from govchain.ledger.contracts import Context, Contract, PrivateReader, RestrictedQuery
 from govchain.ledger.membership import AUDITOR, Policy, ReadPolicy
 from govchain.state import ReadView
 
@@ -388,6 +389,29 @@ def status_list(view: ReadView, suite: Suite, args: dict[str, Any]) -> bytes:
     return b"".join(stored.get(i, bytes(STATUS_CHUNK_BYTES)) for i in range(chunks))
 
 
+def personal(view: ReadView, private: PrivateReader, suite: Suite, args: dict[str, Any]) -> dict[str, Any]:
+    """A licence's full data, personal fields included, from the issuing node's private store
+    (restricted: the issuing organisation's issuers, admins and auditors, or a regulator; recorded)."""
+    lid = check_licence_id(args.get("id"))
+    record = view.get(b"l/" + lid.encode())
+    if record is None or record["org"] != args.get("org"):
+        raise LookupError(f"no licence {lid} of organisation {args.get('org')}")
+    version = args.get("version", record["version"])
+    raw = private.get(f"licence/{lid}/v{version}")
+    if raw is None:
+        raise LookupError(
+            "this node holds no data for that licence version (ask the issuing organisation's node)"
+        )
+    bundle = json.loads(raw)
+    return {
+        "licence": lid,
+        "version": version,
+        "fields": bundle["fields"],
+        "holder_code": bundle["holder_code"],
+        "holder_did": bundle["holder_did"],
+    }
+
+
 def stats(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Operation counts per issuing organisation, licence type, operation and day (restricted)."""
     org = args.get("org")
@@ -416,6 +440,9 @@ CONTRACT = Contract(
     restricted={
         "uses": RestrictedQuery(
             uses, ReadPolicy(roles=frozenset(set(ROLES) - {"client", "peer"}), own_org=True)
+        ),
+        "personal": RestrictedQuery(
+            None, ReadPolicy(roles=frozenset({"issuer", "admin", AUDITOR}), own_org=True), private=personal
         ),
         "stats": RestrictedQuery(stats, ReadPolicy(roles=frozenset({AUDITOR}))),
     },

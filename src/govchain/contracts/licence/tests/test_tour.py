@@ -182,6 +182,17 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     stats = json.loads(ok("licence", "stats", "--purpose", "年度检查", "--key", regulator))
     counts = {row["op"]: row["count"] for row in stats if row["type"] == "BL"}
     assert counts == {"issue": 1, "use": 2, "suspend": 1, "resume": 1, "revoke": 1}
+    # Personal data: the regulator reads it from the issuing node, and that read is on the record.
+    data = json.loads(
+        ok("licence", "personal", licence, "--org", "org2", "--purpose", "稽查", "--key", regulator)
+    )
+    assert data["fields"]["legal_rep"] == "张三" and data["holder_code"] == HOLDER_CODE
+    refused = run("licence", "personal", licence, "--org", "org1", "--purpose", "x", "--key", regulator)
+    assert refused.exit_code == 1 and "not_found" in refused.output  # org1 issued no such licence
+    refused = run("licence", "personal", licence, "--org", "org2", "--purpose", "x", "--key", relying)
+    assert refused.exit_code == 1 and "forbidden" in refused.output
+    log = json.loads(ok("audit", "log", "--purpose", "check", "--key", regulator, "--json"))
+    assert ("personal", "稽查") in [(e["query"], e["purpose"]) for e in log]
     # The bank may not read another agency's records.
     refused = run("licence", "uses", "--org", "org2", "--purpose", "curious", "--key", relying)
     assert refused.exit_code == 1 and "forbidden" in refused.output
