@@ -21,6 +21,7 @@ from govchain.cli.common import (
     home,
     print_json,
 )
+from govchain.cli.network import network_app
 from govchain.contracts.governance.cli import proposal_app
 from govchain.contracts.membership.cli import member_app
 from govchain.contracts.notary.cli import notarize
@@ -40,6 +41,7 @@ consortium_app = typer.Typer(help="Set up a consortium of organisations.", no_ar
 app.add_typer(consortium_app, name="consortium")
 app.add_typer(member_app, name="member")
 app.add_typer(proposal_app, name="proposal")
+app.add_typer(network_app, name="network")
 app.command()(notarize)
 app.command()(bench)
 
