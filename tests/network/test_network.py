@@ -5,7 +5,9 @@ Transactions go in through every peer; every peer must end with the same headers
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -22,7 +24,9 @@ from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
 from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.node import network as net
-from govchain.node.network import Network, down, init_network, status, up
+from govchain.node.network import Network, down, init_network, read_pids, restart_peer, status, up
+from govchain.sdk.client import Client
+from govchain.verify.receipt import verify_receipt
 
 CBOR = {"content-type": "application/cbor"}
 ORGS = 4
@@ -77,10 +81,12 @@ def post(node: net.OrgNode, txs: list[SignedTx]) -> list[dict[str, Any]]:
 
 
 def wait_same_head(network: Network, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """Every peer at the same height and hash, and that block final on every peer."""
     deadline = time.monotonic() + timeout
     while True:
         rows = status(network)
-        if len({(r["height"], r["latest_hash"]) for r in rows}) == 1 and rows[0]["height"] is not None:
+        same = len({(r["height"], r["latest_hash"]) for r in rows}) == 1 and rows[0]["height"] is not None
+        if same and all(r["final_height"] == r["height"] for r in rows):
             return rows
         assert time.monotonic() < deadline, f"peers did not converge: {rows}"
         time.sleep(0.1)
@@ -112,17 +118,52 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
     assert stray[0].get("code") in {"replayed", "ok"}
 
     rows = wait_same_head(network)
-    assert all(r["lag"] == 0 and r["healthy"] for r in rows)
-    height = rows[0]["height"]
-    views = []
-    for node in network.orgs:
-        blocks = [httpx.get(f"{node.api_url}/v1/blocks/{h}", timeout=5).json() for h in range(height + 1)]
-        views.append([(b["hash"], b["header"]["state_root"], b["header"]["tx_count"]) for b in blocks])
-    assert all(view == views[0] for view in views)
-    assert sum(tx_count for _, _, tx_count in views[0]) == ORGS + len(anchors)  # each exactly once
+    assert all(r["lag"] == 0 and r["healthy"] and not r["diverged"] for r in rows)
+    views = same_blocks(network, rows[0]["height"])
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors)  # each exactly once
     for node in network.orgs:  # any peer answers for a transaction submitted through another
         reply = httpx.get(f"{node.api_url}/v1/txs/{anchors[-1].id.hex()}", timeout=5)
         assert reply.status_code == 200
+
+    # a receipt from org3's peer carries a quorum certificate and verifies offline
+    client = Client(network.orgs[2].api_url)
+    receipt = client.receipt(anchors[5].id)
+    assert len(receipt["block"]["signatures"]) >= 3
+    verdict = verify_receipt(receipt, None, bytes.fromhex(genesis["genesis_hash"]))
+    assert verdict.ok, verdict.message
+
+    # kill -9 org4's peer; the others go on (3 of 4 signers are a quorum); restarted, it catches up
+    victim = next(p for p in read_pids(network.directory) if p["name"] == "org4-peer")
+    os.kill(victim["pid"], signal.SIGKILL)
+    more = [
+        make_tx(
+            suite, admins[i % 3], chain_id, "notary", "anchor", {"digest": suite.hash(b"m%d" % i)}, expiry
+        )
+        for i in range(30)
+    ]
+    for k, node in enumerate(network.orgs[:3]):
+        assert {r["code"] for r in post(node, more[k::3])} == {"ok"}
+    restart_peer(network, "org4")
+    rows = wait_same_head(network)
+    views = same_blocks(network, rows[0]["height"])
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more)
+
+
+def same_blocks(network: Network, height: int) -> list[tuple[str, str, int, int]]:
+    """Every peer serves identical blocks 0..height, each with a quorum of signatures but genesis."""
+    views = []
+    for node in network.orgs:
+        blocks = [httpx.get(f"{node.api_url}/v1/blocks/{h}", timeout=5).json() for h in range(height + 1)]
+        views.append(
+            [
+                (b["hash"], b["header"]["state_root"], b["header"]["tx_count"], len(b["signatures"]))
+                for b in blocks
+            ]
+        )
+    for view in views:
+        assert [(h, s, c) for h, s, c, _ in view] == [(h, s, c) for h, s, c, _ in views[0]]
+        assert all(count >= 3 for _, _, _, count in view[1:])
+    return views[0]
 
 
 def test_up_without_nats_server_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

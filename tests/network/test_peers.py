@@ -42,7 +42,7 @@ def test_three_peers_one_stream(nats_url: str, tmp_path: Path) -> None:
         for index in (1, 2, 3):
             data = tmp_path / f"peer{index}"
             adopt_genesis(data, genesis, KeyFile.load(out / f"org{index}" / "peer-key.json"))
-            node, _ = open_peer(data, default_registry(), stream_settings(data, (nats_url,), 1))
+            node, _, _ = open_peer(data, default_registry(), stream_settings(data, (nats_url,), 1))
             node.start()
             nodes.append(node)
         suite = nodes[0].suite

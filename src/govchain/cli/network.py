@@ -87,17 +87,18 @@ def network_status(
     if as_json:
         print_json(rows)
         return
-    table = Table("org", "peer API", "height", "lag", "pending", "latest hash", "nats", "healthy")
+    table = Table("org", "peer API", "height", "final", "lag", "pending", "latest hash", "nats", "healthy")
     for r in rows:
         table.add_row(
             r["org"],
             r["api"],
             "-" if r["height"] is None else str(r["height"]),
+            "-" if r["final_height"] is None else str(r["final_height"]),
             "-" if r["lag"] is None else str(r["lag"]),
             "-" if r["pending"] is None else str(r["pending"]),
             (r["latest_hash"] or "-")[:16],
             "up" if r["nats_up"] else "down",
-            "yes" if r["healthy"] else "no",
+            "DIVERGED" if r["diverged"] else ("yes" if r["healthy"] else "no"),
         )
     console.print(table)
 
@@ -124,7 +125,7 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
     data = (config.parent / settings["data"]).resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]))
-    node, _ = open_peer(data, default_registry(), stream)
+    node, _, _ = open_peer(data, default_registry(), stream)
     node.start()
     logging.getLogger("govchain.peer").info(
         "%s peer at height %d on stream %s", settings["org"], node.height, stream.stream

@@ -136,7 +136,7 @@ def init_network(
     if not 1 <= replicas <= orgs:
         raise NetworkError("invalid_replicas", f"--replicas must be 1..{orgs} (the number of orgs)")
     out = out.resolve()
-    init_consortium(out, orgs, suite)
+    init_consortium(out, orgs, suite, all_peers_sign=True)
     nodes = tuple(
         OrgNode(org_names(i)[0], nats_port + i, nats_port + 100 + i, api_port + i) for i in range(1, orgs + 1)
     )
@@ -233,16 +233,34 @@ def up(network: Network, timeout: float = 60.0) -> list[dict[str, Any]]:
             _save_pids(network.directory, started)
         _wait(lambda: all(port_open(n.client_port) for n in network.orgs), timeout, "nats-server")
         for node in network.orgs:
-            conf = network.folder(node.org) / "peer.json"
-            args = [sys.executable, "-m", "govchain.cli.main", "network", "peer", str(conf)]
-            proc = _spawn(args, network.folder(node.org), logs / f"{node.org}-peer.log")
-            started.append({"name": f"{node.org}-peer", "pid": proc.pid, "marker": str(conf)})
+            started.append(_spawn_peer(network, node))
             _save_pids(network.directory, started)
-        _wait(lambda: all(_api_ready(n) for n in network.orgs), timeout, "peer APIs")
+        _wait(lambda: all(_api_ready(n) for n in network.orgs), timeout, f"peer APIs ({logs})")
     except BaseException:
         down(network)
         raise
     return started
+
+
+def _spawn_peer(network: Network, node: OrgNode) -> dict[str, Any]:
+    conf = network.folder(node.org) / "peer.json"
+    args = [sys.executable, "-m", "govchain.cli.main", "network", "peer", str(conf)]
+    proc = _spawn(args, network.folder(node.org), network.directory / "logs" / f"{node.org}-peer.log")
+    return {"name": f"{node.org}-peer", "pid": proc.pid, "marker": str(conf)}
+
+
+def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
+    """Start one org's peer again (after a crash); it resumes from its own data and the stream."""
+    node = next((n for n in network.orgs if n.org == org), None)
+    if node is None:
+        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    items = read_pids(network.directory)
+    name = f"{org}-peer"
+    if any(p["name"] == name and _alive(p["pid"], p["marker"]) for p in items):
+        raise NetworkError("already_running", f"{name} is running")
+    items = [p for p in items if p["name"] != name] + [_spawn_peer(network, node)]
+    _save_pids(network.directory, items)
+    _wait(lambda: _api_ready(node), timeout, f"{name} API")
 
 
 def _save_pids(directory: Path, items: list[dict[str, Any]]) -> None:
@@ -265,7 +283,7 @@ def _wait(check: Any, timeout: float, what: str) -> None:
     while not check():
         if time.monotonic() > deadline:
             raise NetworkError(
-                "start_timeout", f"{what} did not come up within {timeout:.0f} s (see DIR/logs)"
+                "start_timeout", f"{what} did not come up within {timeout:.0f} s (see the logs folder)"
             )
         time.sleep(0.2)
 
@@ -323,6 +341,8 @@ def status(network: Network) -> list[dict[str, Any]]:
             "latest_hash": None,
             "pending": None,
             "healthy": False,
+            "final_height": None,
+            "diverged": None,
         }
         try:
             info = httpx.get(f"{node.api_url}/v1/status", timeout=2.0).json()
@@ -332,6 +352,11 @@ def status(network: Network) -> list[dict[str, Any]]:
                 pending=info["pending"],
                 healthy=bool(info["healthy"]),
             )
+            metrics = _metrics(httpx.get(f"{node.api_url}/metrics", timeout=2.0).text)
+            row.update(
+                final_height=int(metrics.get("govchain_final_height", 0)),
+                diverged=metrics.get("govchain_diverged", 0) > 0,
+            )
         except (httpx.HTTPError, ValueError, KeyError):
             pass
         rows.append(row)
@@ -339,3 +364,13 @@ def status(network: Network) -> list[dict[str, Any]]:
     for row in rows:
         row["lag"] = None if row["height"] is None or top is None else top - row["height"]
     return rows
+
+
+def _metrics(text: str) -> dict[str, float]:
+    """Unlabelled samples of a Prometheus text page."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#") and "{" not in parts[0]:
+            out[parts[0]] = float(parts[1])
+    return out

@@ -15,6 +15,7 @@ from govchain.crypto import get_suite
 from govchain.ledger.contracts import Registry
 from govchain.ledger.transactions import SignedTx, decode_tx
 from govchain.node.chain import ChainFiles, load_genesis
+from govchain.node.finality import Finality
 from govchain.node.node import CommitEvent, Node
 from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, stream_names
 
@@ -32,8 +33,8 @@ def stream_settings(data_dir: Path, servers: tuple[str, ...], replicas: int) -> 
 
 def open_peer(
     data_dir: Path, registry: Registry, settings: StreamSettings, start_timeout: float = 30.0
-) -> tuple[Node, JetStreamOrderer[SignedTx]]:
-    """A node ordered by the stream, connected and reading; call `node.start()` next."""
+) -> tuple[Node, JetStreamOrderer[SignedTx], Finality]:
+    """A node ordered by the stream and exchanging header signatures; call `node.start()` next."""
     genesis = load_genesis(data_dir)
     suite = get_suite(genesis.suite)
 
@@ -53,9 +54,11 @@ def open_peer(
         orderer.committed(event.height)
 
     node.add_listener(on_commit)
+    finality = Finality(node, orderer)
     try:
         orderer.start(node.height, genesis.time, start_timeout)
+        finality.start(start_timeout)
     except BaseException:
         node.stop()
         raise
-    return node, orderer
+    return node, orderer, finality

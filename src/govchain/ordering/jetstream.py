@@ -34,6 +34,7 @@ nats-py is asyncio; its event loop runs in a background thread, and the
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -41,10 +42,10 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic
+from typing import Any, Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NatsClient
@@ -56,6 +57,7 @@ from govchain.ordering.base import Batch, QueueFull, T
 
 log = logging.getLogger("govchain.ordering.jetstream")
 
+R = TypeVar("R")
 DUPLICATE_WINDOW_S = 120.0
 POSITION_FILE = "stream-position.json"
 
@@ -293,6 +295,16 @@ class JetStreamOrderer(Generic[T]):
             log.warning("NATS connection did not close cleanly")
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+    def run(self, coro: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
+        """Run a coroutine on this orderer's NATS event loop (finality shares the connection)."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("the orderer is not connected (call start first)")
+        return self._js
 
     # --- the Orderer interface -------------------------------------------------------
 
