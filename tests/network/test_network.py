@@ -148,6 +148,34 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
     views = same_blocks(network, rows[0]["height"])
     assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more)
 
+    # kill -9 org2's nats-server: its peer fails over to another server, and nothing is lost or doubled
+    server = next(p for p in read_pids(network.directory) if p["name"] == "org2-nats")
+    os.kill(server["pid"], signal.SIGKILL)
+    last = [
+        make_tx(
+            suite, admins[i % ORGS], chain_id, "notary", "anchor", {"digest": suite.hash(b"n%d" % i)}, expiry
+        )
+        for i in range(24)
+    ]
+    for k, node in enumerate(network.orgs):
+        post_until_accepted(node, last[k::ORGS])
+    rows = wait_same_head(network, timeout=60)
+    views = same_blocks(network, rows[0]["height"])
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more) + len(last)
+
+
+def post_until_accepted(node: net.OrgNode, txs: list[SignedTx], timeout: float = 60.0) -> None:
+    """What a client does while the ordering service fails over: retry what was refused as overloaded."""
+    deadline = time.monotonic() + timeout
+    waiting = list(txs)
+    while waiting:
+        assert time.monotonic() < deadline, f"{len(waiting)} transactions never accepted"
+        results = post(node, waiting)
+        assert all(r.get("code") in {"ok", "overloaded", "replayed"} for r in results), results
+        waiting = [tx for tx, r in zip(waiting, results, strict=True) if r.get("code") == "overloaded"]
+        if waiting:
+            time.sleep(0.3)
+
 
 def same_blocks(network: Network, height: int) -> list[tuple[str, str, int, int]]:
     """Every peer serves identical blocks 0..height, each with a quorum of signatures but genesis."""

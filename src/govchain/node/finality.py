@@ -21,6 +21,7 @@ so every receipt verifies offline with the quorum certificate it carries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from govchain import codec
 from govchain.ledger.blocks import HEADER_DOMAIN, HeaderSignature
 from govchain.ledger.transactions import SignedTx
 from govchain.node.node import CommitEvent, Node
-from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, JetStreamOrderer
+from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStreamOrderer
 
 log = logging.getLogger("govchain.finality")
 
@@ -63,6 +64,9 @@ class Finality:
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
         self._early: dict[int, list[tuple[bytes, HeaderSignature]]] = defaultdict(list)
+        self._unsent: set[int] = set()  # heights whose own signature JetStream has not acknowledged yet
+        self._wake: asyncio.Event | None = None
+        self._sender_task: asyncio.Future[None] | None = None
         self._elsewhere: dict[tuple[int, bytes], set[bytes]] = defaultdict(set)  # other hashes' signers
         registry = node.metrics.registry
         self._final_gauge = Gauge("govchain_final_height", "Highest block with a quorum", registry=registry)
@@ -73,6 +77,7 @@ class Finality:
     def start(self, timeout: float = 30.0) -> None:
         """Create the signature stream if needed, read it from the start, and sign each new block."""
         self.orderer.run(self._subscribe(timeout)).result(timeout + 5)
+        self.orderer.run(self._start_sender()).result(timeout)
         self.node.add_listener(self._on_commit)
         self._catch_up_own()
 
@@ -94,6 +99,7 @@ class Finality:
                     stream=self.stream,
                     cb=self._on_msg,
                     ordered_consumer=True,
+                    idle_heartbeat=HEARTBEAT_S,
                     config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
                     pending_msgs_limit=1_000_000,
                 )
@@ -125,25 +131,56 @@ class Finality:
         self._publish_own(event.height)
 
     def _publish_own(self, height: int) -> None:
-        if not self.node.is_signer or self.diverged is not None:
+        """Queue our signature of `height`; the sender retries until JetStream acknowledges it."""
+        if not self.node.is_signer:
             return
+        with self._lock:
+            self._unsent.add(height)
+        wake = self._wake
+        if wake is not None:
+            self.orderer.run(self._set(wake))
+
+    @staticmethod
+    async def _set(event: asyncio.Event) -> None:
+        event.set()
+
+    async def _start_sender(self) -> None:
+        self._wake = asyncio.Event()
+        self._sender_task = asyncio.ensure_future(self._sender(self._wake))
+
+    async def _sender(self, wake: asyncio.Event) -> None:
+        """Publish queued signatures in height order; a failure (e.g. a nats-server failing over) is
+        retried a moment later, and duplicates are harmless (message ids, and one signature per key)."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), 1.0)
+            wake.clear()
+            with self._lock:
+                heights = sorted(self._unsent)
+            for height in heights:
+                if self.diverged is not None:  # a peer outvoted by a quorum stops signing
+                    return
+                try:
+                    await self._send(height)
+                except Exception as exc:
+                    log.warning("signature for height %d not published yet: %s", height, exc)
+                    break
+                with self._lock:
+                    self._unsent.discard(height)
+
+    async def _send(self, height: int) -> None:
         stored = self.node.store.block(height)
-        if stored is None:
-            return
         own = self.node.key.keys.public
-        signature = next(
-            (s for s in codec.decode(stored.signatures) if s["key"] == own), None
+        signature = (
+            None
+            if stored is None
+            else next((s for s in codec.decode(stored.signatures) if s["key"] == own), None)
         )  # the node signed it in _seal
-        if signature is None:
+        if stored is None or signature is None:
             return
         payload = codec.encode({"h": height, "hash": stored.hash, "key": own, "sig": signature["sig"]})
         msg_id = f"sig/{height}/{own.hex()[:32]}"
-        future = self.orderer.run(
-            self.orderer.jetstream.publish(self.subject, payload, headers={"Nats-Msg-Id": msg_id})
-        )
-        future.add_done_callback(
-            lambda f: f.exception() and log.warning("signature not published: %s", f.exception())
-        )
+        await self.orderer.jetstream.publish(self.subject, payload, headers={"Nats-Msg-Id": msg_id})
 
     # --- everyone's signatures --------------------------------------------------------
 

@@ -59,6 +59,7 @@ log = logging.getLogger("govchain.ordering.jetstream")
 
 R = TypeVar("R")
 DUPLICATE_WINDOW_S = 120.0
+HEARTBEAT_S = 1.0  # the client re-creates an ordered consumer after two missed heartbeats
 POSITION_FILE = "stream-position.json"
 
 
@@ -257,6 +258,7 @@ class JetStreamOrderer(Generic[T]):
                     stream=s.stream,
                     cb=self._on_msg,
                     ordered_consumer=True,
+                    idle_heartbeat=HEARTBEAT_S,  # a lost consumer (its server died) is replaced quickly
                     config=ConsumerConfig(
                         deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=start_seq
                     ),
