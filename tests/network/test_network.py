@@ -211,3 +211,22 @@ def test_network_commands_refuse_a_plain_directory(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["network", "status", str(tmp_path)])
     assert result.exit_code == 2
     assert "not_a_network" in result.output
+
+
+def test_a_process_that_fails_to_start_is_reported_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if net.find_nats_server() is None:
+        pytest.fail("nats-server is missing: run scripts/install-nats.sh (sudo apt-get install nats-server)")
+    nats_port, api_port = free_bases()
+    created = init_network(tmp_path / "net", 2, "intl", nats_port, api_port)
+    (created.folder("org2") / "nats.conf").write_text("this is { not a config\n")
+    monkeypatch.chdir(tmp_path)
+    relative = Network.load(Path("net"))  # a relative directory works from anywhere
+    assert relative.directory == created.directory
+    with pytest.raises(net.NetworkError) as caught:
+        up(relative, timeout=60)
+    # reported as the exit it is (not "start_timeout" after a minute), naming the process
+    assert caught.value.reason == "start_failed" and "org2-nats" in caught.value.message
+    assert read_pids(created.directory) == []  # what did start was stopped again
+    assert not net.port_open(created.orgs[0].client_port)

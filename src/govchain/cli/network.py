@@ -87,16 +87,16 @@ def network_status(
     if as_json:
         print_json(rows)
         return
-    table = Table("org", "peer API", "height", "final", "lag", "pending", "latest hash", "nats", "healthy")
+    table = Table("org", "API port", "height", "final", "lag", "pending", "latest hash", "nats", "healthy")
     for r in rows:
         table.add_row(
             r["org"],
-            r["api"],
+            r["api"].rsplit(":", 1)[-1],
             "-" if r["height"] is None else str(r["height"]),
             "-" if r["final_height"] is None else str(r["final_height"]),
             "-" if r["lag"] is None else str(r["lag"]),
             "-" if r["pending"] is None else str(r["pending"]),
-            (r["latest_hash"] or "-")[:16],
+            (r["latest_hash"] or "-")[:12],
             "up" if r["nats_up"] else "down",
             "DIVERGED" if r["diverged"] else ("yes" if r["healthy"] else "no"),
         )

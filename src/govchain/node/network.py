@@ -88,7 +88,8 @@ class Network:
             )
         value = json.loads(path.read_text())
         orgs = tuple(OrgNode(**item) for item in value["orgs"])
-        return cls(directory, value["suite"], int(value["replicas"]), orgs)
+        # absolute: processes run in each org's folder, and `down` recognises them by these paths
+        return cls(directory.resolve(), value["suite"], int(value["replicas"]), orgs)
 
     def save(self) -> None:
         value = {"suite": self.suite, "replicas": self.replicas, "orgs": [asdict(o) for o in self.orgs]}
@@ -228,14 +229,17 @@ def up(network: Network, timeout: float = 60.0) -> list[dict[str, Any]]:
     try:
         for node in network.orgs:
             conf = network.folder(node.org) / "nats.conf"
-            proc = _spawn([nats, "-c", str(conf)], network.folder(node.org), logs / f"{node.org}-nats.log")
-            started.append({"name": f"{node.org}-nats", "pid": proc.pid, "marker": str(conf)})
+            log = logs / f"{node.org}-nats.log"
+            proc = _spawn([nats, "-c", str(conf)], network.folder(node.org), log)
+            started.append(
+                {"name": f"{node.org}-nats", "pid": proc.pid, "marker": str(conf), "log": str(log)}
+            )
             _save_pids(network.directory, started)
-        _wait(lambda: all(port_open(n.client_port) for n in network.orgs), timeout, "nats-server")
+        _wait(lambda: all(port_open(n.client_port) for n in network.orgs), timeout, "nats-server", started)
         for node in network.orgs:
             started.append(_spawn_peer(network, node))
             _save_pids(network.directory, started)
-        _wait(lambda: all(_api_ready(n) for n in network.orgs), timeout, f"peer APIs ({logs})")
+        _wait(lambda: all(_api_ready(n) for n in network.orgs), timeout, "peer APIs", started)
     except BaseException:
         down(network)
         raise
@@ -245,8 +249,9 @@ def up(network: Network, timeout: float = 60.0) -> list[dict[str, Any]]:
 def _spawn_peer(network: Network, node: OrgNode) -> dict[str, Any]:
     conf = network.folder(node.org) / "peer.json"
     args = [sys.executable, "-m", "govchain.cli.main", "network", "peer", str(conf)]
-    proc = _spawn(args, network.folder(node.org), network.directory / "logs" / f"{node.org}-peer.log")
-    return {"name": f"{node.org}-peer", "pid": proc.pid, "marker": str(conf)}
+    log = network.directory / "logs" / f"{node.org}-peer.log"
+    proc = _spawn(args, network.folder(node.org), log)
+    return {"name": f"{node.org}-peer", "pid": proc.pid, "marker": str(conf), "log": str(log)}
 
 
 def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
@@ -258,9 +263,9 @@ def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
     name = f"{org}-peer"
     if any(p["name"] == name and _alive(p["pid"], p["marker"]) for p in items):
         raise NetworkError("already_running", f"{name} is running")
-    items = [p for p in items if p["name"] != name] + [_spawn_peer(network, node)]
-    _save_pids(network.directory, items)
-    _wait(lambda: _api_ready(node), timeout, f"{name} API")
+    spawned = _spawn_peer(network, node)
+    _save_pids(network.directory, [p for p in items if p["name"] != name] + [spawned])
+    _wait(lambda: _api_ready(node), timeout, f"{name} API", [spawned])
 
 
 def _save_pids(directory: Path, items: list[dict[str, Any]]) -> None:
@@ -278,13 +283,17 @@ def _api_ready(node: OrgNode) -> bool:
         return False
 
 
-def _wait(check: Any, timeout: float, what: str) -> None:
+def _wait(check: Any, timeout: float, what: str, started: list[dict[str, Any]]) -> None:
+    """Wait for `check()`; fail at once, with the end of its log, if a started process exited."""
     deadline = time.monotonic() + timeout
     while not check():
+        for item in started:
+            if not _alive(item["pid"], item["marker"]):
+                _reap(item["pid"])
+                tail = Path(item["log"]).read_text(errors="replace").strip().splitlines()[-3:]
+                raise NetworkError("start_failed", f"{item['name']} exited: " + " | ".join(tail))
         if time.monotonic() > deadline:
-            raise NetworkError(
-                "start_timeout", f"{what} did not come up within {timeout:.0f} s (see the logs folder)"
-            )
+            raise NetworkError("start_timeout", f"{what} did not come up within {timeout:.0f} s (see logs/)")
         time.sleep(0.2)
 
 
