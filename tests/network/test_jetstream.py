@@ -106,3 +106,11 @@ def test_two_peers_cut_identical_batches_and_resume(nats_url: str, tmp_path: Pat
         assert collect(fresh, sum(len(batch.txs) for batch in seen_a[2:])) == seen_a[2:]
     finally:
         fresh.close()
+
+
+def test_a_failed_stream_reader_stops_block_production(tmp_path: Path) -> None:
+    orderer = make("nats://127.0.0.1:1", tmp_path)  # never started: no connection needed
+    orderer.error = ValueError("stream reader failed")
+    with pytest.raises(RuntimeError, match="stream reader failed"):
+        orderer.next_batch(0.01)  # the node's executor records it, and /v1/status says unhealthy
+    orderer.close()

@@ -33,9 +33,10 @@ def headers(node: Node) -> list[bytes]:
 
 
 @pytest.mark.slow
-def test_three_peers_one_stream(nats_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("suite_name", ["intl", "gm"])
+def test_three_peers_one_stream(nats_url: str, tmp_path: Path, suite_name: str) -> None:
     out = tmp_path / "cons"
-    init_consortium(out, 3, "intl")
+    init_consortium(out, 3, suite_name)
     genesis = (out / GENESIS_FILE).read_bytes()
     nodes: list[Node] = []
     try:

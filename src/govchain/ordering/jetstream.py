@@ -333,6 +333,9 @@ class JetStreamOrderer(Generic[T]):
         await asyncio.wait_for(asyncio.gather(*acks), self.settings.publish_timeout)
 
     def next_batch(self, timeout: float) -> Batch[T] | None:
+        """The next cut batch; raises if reading the stream failed (the node then reports unhealthy)."""
+        if self.error is not None:
+            raise RuntimeError(f"reading the ordering stream failed: {self.error!r}") from self.error
         try:
             cut = self._batches.get(timeout=timeout)
         except queue.Empty:
