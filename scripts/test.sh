@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+scripts/install-nats.sh   # the network tests start real nats-server processes
 echo "== ruff"
 .venv/bin/ruff check src tests
 echo "== mypy --strict (core)"

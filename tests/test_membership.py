@@ -121,7 +121,7 @@ def test_state_machine_checks_even_past_admission(env: Env) -> None:
         int(time.time() * 1000) + 60_000,
     )
     tx = sign_tx(env.suite, outsider.private, body)
-    env.node._inflight.add(tx.id)  # as if admitted (signature already known good)
+    env.node._inflight[tx.id] = tx.raw  # as if admitted (signature already known good)
     env.node.orderer.submit([tx])
     deadline = time.time() + 10
     while env.node.store.tx(tx.id) is None and time.time() < deadline:

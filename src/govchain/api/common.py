@@ -20,6 +20,7 @@ STATUS_BY_CODE = {
     errors.OVERLOADED: 503,
     errors.UNKNOWN_TX: 404,
     errors.UNKNOWN_BLOCK: 404,
+    errors.NOT_FINAL: 409,
     errors.NOT_FOUND: 404,
     errors.NOT_A_MEMBER: 403,
     errors.MEMBER_REVOKED: 403,

@@ -35,7 +35,7 @@ def default_key_path(suite: str) -> Path:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)  # one line: easy to grep
     raise typer.Exit(code)
 
 

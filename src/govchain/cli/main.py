@@ -22,6 +22,7 @@ from govchain.cli.common import (
     home,
     print_json,
 )
+from govchain.cli.network import network_app
 from govchain.contracts.audit.cli import audit_app
 from govchain.contracts.governance.cli import proposal_app
 from govchain.contracts.licence.cli import licence_app
@@ -45,6 +46,7 @@ app.add_typer(member_app, name="member")
 app.add_typer(proposal_app, name="proposal")
 app.add_typer(audit_app, name="audit")
 app.add_typer(licence_app, name="licence")
+app.add_typer(network_app, name="network")
 app.command()(notarize)
 app.command()(bench)
 

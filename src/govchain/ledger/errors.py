@@ -41,6 +41,7 @@ ORG_REMOVED = "org_removed"  # the member's organisation was removed by governan
 # Reads ------------------------------------------------------------------------
 UNKNOWN_TX = "unknown_tx"
 UNKNOWN_BLOCK = "unknown_block"
+NOT_FINAL = "not_final"  # committed here, but fewer than the quorum of signers have signed its block yet
 BAD_REQUEST = "bad_request"
 
 

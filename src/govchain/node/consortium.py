@@ -57,8 +57,15 @@ def org_names(index: int) -> tuple[str, str, str]:
     return f"org{index}", f"组织{index}", f"Organisation {index}"
 
 
-def init_consortium(out: Path, orgs: int, suite_name: str, chain_id: str = "govchain-consortium") -> Genesis:
-    """Write every org's identities and the genesis into `out` (which must not hold a consortium)."""
+def init_consortium(
+    out: Path, orgs: int, suite_name: str, chain_id: str = "govchain-consortium", all_peers_sign: bool = False
+) -> Genesis:
+    """Write every org's identities and the genesis into `out` (which must not hold a consortium).
+
+    The genesis `signers` are org1's peer alone (one embedded node signs), or with
+    `all_peers_sign` every org's peer: then a block is final once more than 2/3 of
+    the organisations' peers signed its header (the network, `govchain network init`).
+    """
     if not 1 <= orgs <= MAX_ORGS:
         raise ValueError(f"--orgs must be 1..{MAX_ORGS}")
     if (out / GENESIS_FILE).exists():
@@ -72,11 +79,12 @@ def init_consortium(out: Path, orgs: int, suite_name: str, chain_id: str = "govc
         members.append(_init_org(suite, OrgFiles(org_id, out / org_id), name_zh, name_en, now))
     check_orgs(suite, members, now)
     first_peer = members[0].peers[0]
+    signers = tuple(org.peers[0] for org in members) if all_peers_sign else (first_peer,)
     genesis = Genesis(
         chain_id=chain_id,
         suite=suite.name,
         time=now,
-        signers=(first_peer,),
+        signers=signers,
         params=ChainParams(),
         extra={"orgs": [org.to_value() for org in members]},
     )

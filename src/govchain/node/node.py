@@ -177,7 +177,8 @@ class Node:
         self.metrics = NodeMetrics()
         self.orderer: Orderer[SignedTx] = orderer or SoloOrderer(self._block_limits)
         self._lock = threading.Lock()
-        self._inflight: set[bytes] = set()
+        # admitted here and not yet committed: id -> the exact bytes whose signature was verified
+        self._inflight: dict[bytes, bytes] = {}
         self._listeners: list[CommitListener] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -250,14 +251,14 @@ class Node:
                 elif tx.id in committed:
                     out[i] = Admission(errors.REPLAYED, "transaction is already committed", tx.id)
                 else:
-                    self._inflight.add(tx.id)
+                    self._inflight[tx.id] = tx.raw
                     accepted.append(tx)
                     out[i] = Admission(ACCEPTED, "", tx.id)
             try:
                 self.orderer.submit(accepted)
             except QueueFull as exc:
                 for tx in accepted:
-                    self._inflight.discard(tx.id)
+                    self._inflight.pop(tx.id, None)
                 for i, item in enumerate(out):
                     if item is not None and item.accepted:
                         out[i] = Admission(
@@ -362,18 +363,15 @@ class Node:
     def _execute(self, batch: Batch[SignedTx]) -> _Sealed:
         """Run the state transition and sign the header; nothing is written yet."""
         started = time.perf_counter()
+        # A shared orderer (network) also delivers transactions admitted by other peers, or the same
+        # body with other signature bytes: only the exact bytes verified at admission here are trusted.
         with self._lock:
-            unverified = [tx for tx in batch.txs if tx.id not in self._inflight]
-        checked = dict(
-            zip(
-                [tx.id for tx in unverified],
-                self.suite.verify_many(
-                    [(tx.body.sender, tx.signing_input(), tx.signature) for tx in unverified]
-                ),
-                strict=True,
-            )
+            trusted = [self._inflight.get(tx.id) == tx.raw for tx in batch.txs]
+        unverified = [tx for tx, ok in zip(batch.txs, trusted, strict=True) if not ok]
+        valid = iter(
+            self.suite.verify_many([(tx.body.sender, tx.signing_input(), tx.signature) for tx in unverified])
         )
-        signature_ok = [checked.get(tx.id, True) for tx in batch.txs]
+        signature_ok = [ok or next(valid) for ok in trusted]
         outcome = apply_block(self.chain, self.parent, batch.time, batch.txs, signature_ok, self._pending)
         first = self.parent.header.log_size
         stored = [
@@ -405,7 +403,8 @@ class Node:
         self.head = Parent(outcome.header, outcome.log_frontier)
         self._pending.remove(sealed)
         with self._lock:
-            self._inflight.difference_update(tx.id for tx in sealed.batch.txs)
+            for tx in sealed.batch.txs:
+                self._inflight.pop(tx.id, None)
         self.metrics.blocks.inc()
         self.metrics.height.set(outcome.header.height)
         self.metrics.pending.set(len(self._inflight))

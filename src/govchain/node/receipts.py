@@ -12,7 +12,8 @@ import datetime as dt
 from typing import Any
 
 from govchain import codec, merkle
-from govchain.ledger.blocks import Header
+from govchain.ledger import errors
+from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
 from govchain.verify.receipt import RECEIPT_FORMAT, RECEIPT_VERSION
@@ -56,6 +57,14 @@ def build_receipt(node: Node, tx_id: bytes, digest: bytes | None = None) -> dict
         raise ProofUnavailable("not_found", "this transaction anchored no document")
 
     signatures = codec.decode(block.signatures)
+    quorum = node.genesis.quorum()
+    valid = count_valid_signatures(
+        node.suite, block.header, [HeaderSignature.from_value(s) for s in signatures], node.genesis.signers
+    )
+    if valid < quorum:  # a receipt must verify offline, so it waits for the block's finality
+        raise ProofUnavailable(
+            errors.NOT_FINAL, f"block {header.height} has {valid} of the {quorum} signatures it needs; retry"
+        )
     receipt: dict[str, Any] = {
         "format": RECEIPT_FORMAT,
         "version": RECEIPT_VERSION,

@@ -254,10 +254,20 @@ class Client:
         result: dict[str, Any] = self._request("GET", f"/v1/notary/documents/{digest.hex()}")
         return result
 
-    def receipt(self, tx_id: bytes, digest: bytes | None = None) -> dict[str, Any]:
+    def receipt(
+        self, tx_id: bytes, digest: bytes | None = None, finality_timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """The offline receipt; on a network, waits until the block is final (a quorum signed it)."""
         params = {"digest": digest.hex()} if digest else {}
-        result: dict[str, Any] = self._request("GET", f"/v1/txs/{tx_id.hex()}/receipt", params=params)
-        return result
+        deadline = time.monotonic() + finality_timeout
+        while True:
+            try:
+                result: dict[str, Any] = self._request("GET", f"/v1/txs/{tx_id.hex()}/receipt", params=params)
+                return result
+            except SdkError as exc:
+                if exc.code != "not_final" or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
 
     def verify(self, receipt: dict[str, Any], file_bytes: bytes | None = None) -> Verdict:
         """Verify a receipt locally, pinned to this client's chain."""

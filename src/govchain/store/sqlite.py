@@ -139,6 +139,13 @@ class Store:
             c.execute("ROLLBACK")
             raise
 
+    def set_signatures(self, height: int, signatures: bytes) -> None:
+        """Replace a committed block's header signatures (finality adds peers' signatures later).
+
+        Runs on the caller's own connection; SQLite serialises it with block commits.
+        """
+        self._reader().execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
+
     # --- reads (any thread) -------------------------------------------------------
 
     def meta_get(self, key: str) -> bytes | None:

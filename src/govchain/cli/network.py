@@ -1,0 +1,140 @@
+"""`govchain network ...`: init, up, status and down for a consortium network on one machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from govchain.cli.common import JSON_OPTION, console, fail, print_json
+from govchain.crypto import SUITE_NAMES
+from govchain.node.network import (
+    DEFAULT_API_PORT,
+    DEFAULT_NATS_PORT,
+    Network,
+    NetworkError,
+    down,
+    init_network,
+    status,
+    up,
+)
+
+network_app = typer.Typer(
+    help="Run a consortium network: one nats-server and one peer per organisation.", no_args_is_help=True
+)
+
+
+def _load(directory: Path) -> Network:
+    try:
+        return Network.load(directory)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}", 2)
+
+
+@network_app.command("init")
+def network_init(
+    orgs: int = typer.Option(4, "--orgs", min=1, max=64, help="Number of organisations"),
+    suite: str = typer.Option("intl", "--suite", help="intl (X.509 P-256) or gm (SM2 certificates)"),
+    out: Path = typer.Option(..., "--out", help="Directory to create"),
+    replicas: int = typer.Option(None, "--replicas", help="Stream replicas (default: min(3, orgs))"),
+    nats_port: int = typer.Option(
+        DEFAULT_NATS_PORT, "--nats-port", help="org i listens on this + i (cluster: + 100 + i)"
+    ),
+    api_port: int = typer.Option(DEFAULT_API_PORT, "--api-port", help="org i's peer API is on this + i"),
+) -> None:
+    """Create every org's keys, certificates, nats-server config and peer config, and the genesis."""
+    if suite not in SUITE_NAMES:
+        fail(f"invalid_suite: unknown suite '{suite}'; choose one of: {', '.join(SUITE_NAMES)}", 2)
+    try:
+        network = init_network(out, orgs, suite, nats_port, api_port, replicas)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}", 2)
+    except (FileExistsError, ValueError) as exc:
+        fail(f"invalid_argument: {exc}", 2)
+    table = Table("org", "nats", "cluster port", "peer API")
+    for node in network.orgs:
+        table.add_row(node.org, node.nats_url, str(node.cluster_port), node.api_url)
+    console.print(table)
+    console.print(f"{len(network.orgs)} organisations, suite {suite}, stream replicas {network.replicas}")
+    console.print(f"start it with: govchain network up {out}")
+
+
+@network_app.command("up")
+def network_up(
+    directory: Path = typer.Argument(..., help="A directory made by `govchain network init`"),
+) -> None:
+    """Start every nats-server and every peer in the background, and print the endpoints."""
+    network = _load(directory)
+    try:
+        up(network)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}")
+    table = Table("org", "peer API", "nats")
+    for node in network.orgs:
+        table.add_row(node.org, node.api_url, node.nats_url)
+    console.print(table)
+    console.print(f"logs in {network.directory / 'logs'}; stop with: govchain network down {directory}")
+
+
+@network_app.command("status")
+def network_status(
+    directory: Path = typer.Argument(..., help="A network directory"), as_json: bool = JSON_OPTION
+) -> None:
+    """Show each peer's height, latest block hash, pending transactions and lag."""
+    rows = status(_load(directory))
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("org", "API port", "height", "final", "lag", "pending", "latest hash", "nats", "healthy")
+    for r in rows:
+        table.add_row(
+            r["org"],
+            r["api"].rsplit(":", 1)[-1],
+            "-" if r["height"] is None else str(r["height"]),
+            "-" if r["final_height"] is None else str(r["final_height"]),
+            "-" if r["lag"] is None else str(r["lag"]),
+            "-" if r["pending"] is None else str(r["pending"]),
+            (r["latest_hash"] or "-")[:12],
+            "up" if r["nats_up"] else "down",
+            "DIVERGED" if r["diverged"] else ("yes" if r["healthy"] else "no"),
+        )
+    console.print(table)
+
+
+@network_app.command("down")
+def network_down(directory: Path = typer.Argument(..., help="A network directory")) -> None:
+    """Stop the processes `network up` started, and only those. Data is kept."""
+    stopped = down(_load(directory))
+    console.print(f"stopped {len(stopped)} processes" + (f": {', '.join(stopped)}" if stopped else ""))
+
+
+@network_app.command("peer", hidden=True)
+def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json")) -> None:
+    """Run one org's peer in the foreground (what `network up` starts for each org)."""
+    import logging
+
+    import uvicorn
+
+    from govchain.api.app import create_app
+    from govchain.contracts import default_registry
+    from govchain.node.peer import open_peer, stream_settings
+
+    settings = json.loads(config.read_text())
+    data = (config.parent / settings["data"]).resolve()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]))
+    node, _, _ = open_peer(data, default_registry(), stream)
+    node.start()
+    logging.getLogger("govchain.peer").info(
+        "%s peer at height %d on stream %s", settings["org"], node.height, stream.stream
+    )
+    try:
+        uvicorn.Server(
+            uvicorn.Config(
+                create_app(node), host=settings["host"], port=settings["port"], log_level="warning"
+            )
+        ).run()
+    finally:
+        node.stop()

@@ -1,0 +1,237 @@
+"""Finality: a block is final once more than 2/3 of the organisations' peers signed its header.
+
+Every peer executes every block itself, so the peers of honest organisations
+compute the same header. After committing a block a peer publishes its own
+header signature to a second JetStream stream (`<ordering stream>_SIGS`,
+subject `<prefix>-sig`), and reads every other peer's signature from it:
+
+- a signature from a key that is not a genesis signer is ignored;
+- one over the same header hash as ours is verified against our header bytes
+  and added to the block's stored signatures (what `GET /v1/blocks/{h}` and
+  receipts serve); with `genesis.quorum()` of them the block is final;
+- signatures that arrive before we committed that height wait in memory;
+- if a quorum of signers signed another hash at a height, this peer has
+  diverged: it says so (log at ERROR, the `govchain_diverged` metric, `status`),
+  stops publishing its signatures, and its own block never becomes final here.
+
+Receipts are served only for final blocks (reason code `not_final` until then),
+so every receipt verifies offline with the quorum certificate it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from nats.aio.msg import Msg
+from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from prometheus_client import Gauge
+
+from govchain import codec
+from govchain.ledger.blocks import HEADER_DOMAIN, HeaderSignature
+from govchain.ledger.transactions import SignedTx
+from govchain.node.node import CommitEvent, Node
+from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStreamOrderer
+
+log = logging.getLogger("govchain.finality")
+
+REPUBLISH_DEPTH = 1000  # on start, re-announce our signatures for up to this many non-final blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Divergence:
+    height: int
+    ours: bytes
+    quorum_hash: bytes
+
+
+class Finality:
+    def __init__(self, node: Node, orderer: JetStreamOrderer[SignedTx]) -> None:
+        self.node = node
+        self.orderer = orderer
+        settings = orderer.settings
+        self.stream = f"{settings.stream}_SIGS"
+        self.subject = f"{settings.subject_prefix}-sig"  # outside the ordering stream's subjects
+        self.replicas = settings.replicas
+        self.signers = frozenset(node.genesis.signers)
+        self.quorum = node.genesis.quorum()
+        self.final_height = 0
+        self.diverged: Divergence | None = None
+        self._lock = threading.Lock()
+        self._early: dict[int, list[tuple[bytes, HeaderSignature]]] = defaultdict(list)
+        self._unsent: set[int] = set()  # heights whose own signature JetStream has not acknowledged yet
+        self._wake: asyncio.Event | None = None
+        self._sender_task: asyncio.Future[None] | None = None
+        self._elsewhere: dict[tuple[int, bytes], set[bytes]] = defaultdict(set)  # other hashes' signers
+        registry = node.metrics.registry
+        self._final_gauge = Gauge("govchain_final_height", "Highest block with a quorum", registry=registry)
+        self._diverged_gauge = Gauge(
+            "govchain_diverged", "1 if a quorum signed a header other than ours", registry=registry
+        )
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Create the signature stream if needed, read it from the start, and sign each new block."""
+        self.orderer.run(self._subscribe(timeout)).result(timeout + 5)
+        self.orderer.run(self._start_sender()).result(timeout)
+        self.node.add_listener(self._on_commit)
+        self._catch_up_own()
+
+    async def _subscribe(self, timeout: float) -> None:
+        js = self.orderer.jetstream
+        config = StreamConfig(
+            name=self.stream,
+            subjects=[self.subject],
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+            duplicate_window=DUPLICATE_WINDOW_S,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await js.add_stream(config)
+                await js.subscribe(
+                    self.subject,
+                    stream=self.stream,
+                    cb=self._on_msg,
+                    ordered_consumer=True,
+                    idle_heartbeat=HEARTBEAT_S,
+                    config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+                    pending_msgs_limit=1_000_000,
+                )
+                return
+            except Exception as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"cannot use the signature stream {self.stream}: {exc}") from exc
+                await asyncio.sleep(0.5)
+
+    # --- our own signatures -----------------------------------------------------------
+
+    def _catch_up_own(self) -> None:
+        """After a restart: mark what is final already, and re-announce our signatures for the rest."""
+        for height in range(self.node.height, max(self.node.height - REPUBLISH_DEPTH, 0), -1):
+            stored = self.node.store.block(height)
+            if stored is None:
+                break
+            if len(codec.decode(stored.signatures)) >= self.quorum:
+                with self._lock:
+                    self._mark_final(height)
+                break
+            self._publish_own(height)
+
+    def _on_commit(self, event: CommitEvent) -> None:
+        with self._lock:
+            waiting = self._early.pop(event.height, [])
+            for block_hash, signature in waiting:
+                self._offer(event.height, block_hash, signature)
+        self._publish_own(event.height)
+
+    def _publish_own(self, height: int) -> None:
+        """Queue our signature of `height`; the sender retries until JetStream acknowledges it."""
+        if not self.node.is_signer:
+            return
+        with self._lock:
+            self._unsent.add(height)
+        wake = self._wake
+        if wake is not None:
+            self.orderer.run(self._set(wake))
+
+    @staticmethod
+    async def _set(event: asyncio.Event) -> None:
+        event.set()
+
+    async def _start_sender(self) -> None:
+        self._wake = asyncio.Event()
+        self._sender_task = asyncio.ensure_future(self._sender(self._wake))
+
+    async def _sender(self, wake: asyncio.Event) -> None:
+        """Publish queued signatures in height order; a failure (e.g. a nats-server failing over) is
+        retried a moment later, and duplicates are harmless (message ids, and one signature per key)."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wake.wait(), 1.0)
+            wake.clear()
+            with self._lock:
+                heights = sorted(self._unsent)
+            for height in heights:
+                if self.diverged is not None:  # a peer outvoted by a quorum stops signing
+                    return
+                try:
+                    await self._send(height)
+                except Exception as exc:
+                    log.warning("signature for height %d not published yet: %s", height, exc)
+                    break
+                with self._lock:
+                    self._unsent.discard(height)
+
+    async def _send(self, height: int) -> None:
+        stored = self.node.store.block(height)
+        own = self.node.key.keys.public
+        signature = (
+            None
+            if stored is None
+            else next((s for s in codec.decode(stored.signatures) if s["key"] == own), None)
+        )  # the node signed it in _seal
+        if stored is None or signature is None:
+            return
+        payload = codec.encode({"h": height, "hash": stored.hash, "key": own, "sig": signature["sig"]})
+        msg_id = f"sig/{height}/{own.hex()[:32]}"
+        await self.orderer.jetstream.publish(self.subject, payload, headers={"Nats-Msg-Id": msg_id})
+
+    # --- everyone's signatures --------------------------------------------------------
+
+    async def _on_msg(self, msg: Msg) -> None:
+        try:
+            value = codec.decode(msg.data)
+            height, block_hash = value["h"], value["hash"]
+            signature = HeaderSignature.from_value({"key": value["key"], "sig": value["sig"]})
+            if type(height) is not int or type(block_hash) is not bytes:
+                raise ValueError("bad signature message")
+        except Exception:  # anything unreadable is ignored, by every peer alike
+            return
+        if signature.signer not in self.signers:
+            return
+        with self._lock:
+            if height > self.node.height:
+                self._early[height].append((block_hash, signature))
+            else:
+                self._offer(height, block_hash, signature)
+
+    def _offer(self, height: int, block_hash: bytes, signature: HeaderSignature) -> None:
+        """Add one signer's signature for a committed height (caller holds the lock)."""
+        stored = self.node.store.block(height)
+        if stored is None:
+            return
+        if block_hash != stored.hash:
+            voters = self._elsewhere[(height, block_hash)]
+            voters.add(signature.signer)
+            if len(voters) >= self.quorum and self.diverged is None:
+                self.diverged = Divergence(height, stored.hash, block_hash)
+                self._diverged_gauge.set(1)
+                log.error(
+                    "DIVERGED at height %d: a quorum signed header %s, this peer computed %s; "
+                    "this peer stops signing and its blocks from here are not final",
+                    height,
+                    block_hash.hex(),
+                    stored.hash.hex(),
+                )
+            return
+        current = codec.decode(stored.signatures)
+        if any(s["key"] == signature.signer for s in current):
+            return
+        if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + stored.header, signature.signature):
+            log.warning("invalid header signature from %s at height %d", signature.signer.hex()[:16], height)
+            return
+        current.append(signature.to_value())
+        self.node.store.set_signatures(height, codec.encode(current))
+        if len(current) >= self.quorum:
+            self._mark_final(height)
+
+    def _mark_final(self, height: int) -> None:
+        if height > self.final_height:
+            self.final_height = height
+            self._final_gauge.set(height)

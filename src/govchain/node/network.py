@@ -1,0 +1,385 @@
+"""`govchain network init|up|status|down`: a whole consortium network on one machine.
+
+`init` reuses `govchain consortium init` for every org's keys, certificates and
+the genesis, then adds per org a `nats-server` config (JetStream store, cluster
+routes to every other org's server) and a peer config. `up` starts every
+nats-server and every peer as background processes and records their process
+ids; `down` stops exactly those processes and nothing else.
+
+Layout of DIR, beside what `consortium init` writes (docs/deployment.md):
+
+    DIR/network.json            ports, replicas and org list (what up/status/down read)
+    DIR/<org>/nats.conf         that org's nats-server config (paths relative to DIR/<org>)
+    DIR/<org>/peer.json         that org's peer config (data dir, API address, NATS servers)
+    DIR/<org>/node/             the peer's data directory (genesis, peer key, chain.db)
+    DIR/<org>/jetstream/        the nats-server's JetStream store
+    DIR/run/pids.json           processes started by `up` (removed by `down`)
+    DIR/logs/<org>-nats.log, DIR/logs/<org>-peer.log
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from govchain.crypto.keyfile import KeyFile
+from govchain.node.chain import adopt_genesis
+from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
+
+NETWORK_FILE = "network.json"
+PIDS_FILE = "run/pids.json"
+CLUSTER_NAME = "govchain"
+DEFAULT_NATS_PORT = 14220
+DEFAULT_API_PORT = 8770
+INSTALL_HINT = "nats-server is not installed; install it with: sudo apt-get install nats-server"
+
+
+class NetworkError(Exception):
+    """A network command cannot proceed; `reason` is a machine-readable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class OrgNode:
+    """One organisation's processes on this machine: its nats-server and its peer."""
+
+    org: str
+    client_port: int
+    cluster_port: int
+    api_port: int
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.client_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    directory: Path
+    suite: str
+    replicas: int
+    orgs: tuple[OrgNode, ...]
+
+    @classmethod
+    def load(cls, directory: Path) -> Network:
+        path = directory / NETWORK_FILE
+        if not path.is_file():
+            raise NetworkError(
+                "not_a_network", f"{directory} holds no network (create one: govchain network init --out DIR)"
+            )
+        value = json.loads(path.read_text())
+        orgs = tuple(OrgNode(**item) for item in value["orgs"])
+        # absolute: processes run in each org's folder, and `down` recognises them by these paths
+        return cls(directory.resolve(), value["suite"], int(value["replicas"]), orgs)
+
+    def save(self) -> None:
+        value = {"suite": self.suite, "replicas": self.replicas, "orgs": [asdict(o) for o in self.orgs]}
+        (self.directory / NETWORK_FILE).write_text(json.dumps(value, indent=2) + "\n")
+
+    def folder(self, org: str) -> Path:
+        return self.directory / org
+
+
+def nats_config(node: OrgNode, others: list[OrgNode]) -> str:
+    """A nats-server config for one org: JetStream on, routes to every other org's server."""
+    lines = [
+        f'server_name: "{node.org}"',
+        f'listen: "127.0.0.1:{node.client_port}"',
+        "jetstream {",
+        '  store_dir: "jetstream"',
+        "}",
+    ]
+    if others:  # a cluster of one would wait for peers that never come
+        routes = ", ".join(f'"nats-route://127.0.0.1:{o.cluster_port}"' for o in others)
+        lines += [
+            "cluster {",
+            f'  name: "{CLUSTER_NAME}"',
+            f'  listen: "127.0.0.1:{node.cluster_port}"',
+            f"  routes: [{routes}]",
+            "}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def init_network(
+    out: Path,
+    orgs: int,
+    suite: str,
+    nats_port: int = DEFAULT_NATS_PORT,
+    api_port: int = DEFAULT_API_PORT,
+    replicas: int | None = None,
+) -> Network:
+    """Keys, certificates and genesis (via consortium init), then every org's nats and peer config.
+
+    Org i (1-based) gets client port nats_port+i, cluster port nats_port+100+i, API port api_port+i.
+    """
+    if replicas is None:
+        replicas = min(3, orgs)
+    if not 1 <= replicas <= orgs:
+        raise NetworkError("invalid_replicas", f"--replicas must be 1..{orgs} (the number of orgs)")
+    out = out.resolve()
+    init_consortium(out, orgs, suite, all_peers_sign=True)
+    nodes = tuple(
+        OrgNode(org_names(i)[0], nats_port + i, nats_port + 100 + i, api_port + i) for i in range(1, orgs + 1)
+    )
+    network = Network(out, suite, replicas, nodes)
+    genesis = (out / GENESIS_FILE).read_bytes()
+    for node in nodes:
+        folder = network.folder(node.org)
+        others = [o for o in nodes if o is not node]
+        (folder / "nats.conf").write_text(nats_config(node, others))
+        peer = {
+            "org": node.org,
+            "data": "node",
+            "host": "127.0.0.1",
+            "port": node.api_port,
+            "servers": [node.nats_url] + [o.nats_url for o in others],  # its own first, failover after
+            "replicas": replicas,
+        }
+        (folder / "peer.json").write_text(json.dumps(peer, indent=2) + "\n")
+        files = OrgFiles(node.org, folder)
+        adopt_genesis(folder / "node", genesis, KeyFile.load(files.key("peer")))
+    network.save()
+    return network
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def find_nats_server() -> str | None:
+    """nats-server on PATH, or where Debian installs it (/usr/sbin is not on every user's PATH)."""
+    return shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin:/usr/local/sbin")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int, marker: str) -> bool:
+    """The process exists and is the one we started (its command line names our config file)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return marker in cmdline
+
+
+def read_pids(directory: Path) -> list[dict[str, Any]]:
+    path = directory / PIDS_FILE
+    if not path.is_file():
+        return []
+    items: list[dict[str, Any]] = json.loads(path.read_text())
+    return items
+
+
+def _spawn(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            args,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # survives the terminal; `down` stops it by pid
+        )
+
+
+def up(network: Network, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Start every nats-server, then every peer; wait until each peer's API answers."""
+    nats = find_nats_server()
+    if nats is None:
+        raise NetworkError("nats_missing", INSTALL_HINT)
+    running = [p for p in read_pids(network.directory) if _alive(p["pid"], p["marker"])]
+    if running:
+        raise NetworkError(
+            "already_running", f"{len(running)} processes of this network run already (govchain network down)"
+        )
+    busy = [
+        port
+        for node in network.orgs
+        for port in (node.client_port, node.cluster_port, node.api_port)
+        if port_open(port)
+    ]
+    if busy:
+        raise NetworkError("port_in_use", f"ports already in use on 127.0.0.1: {busy}")
+    started: list[dict[str, Any]] = []
+    logs = network.directory / "logs"
+    try:
+        for node in network.orgs:
+            conf = network.folder(node.org) / "nats.conf"
+            log = logs / f"{node.org}-nats.log"
+            proc = _spawn([nats, "-c", str(conf)], network.folder(node.org), log)
+            started.append(
+                {"name": f"{node.org}-nats", "pid": proc.pid, "marker": str(conf), "log": str(log)}
+            )
+            _save_pids(network.directory, started)
+        _wait(lambda: all(port_open(n.client_port) for n in network.orgs), timeout, "nats-server", started)
+        for node in network.orgs:
+            started.append(_spawn_peer(network, node))
+            _save_pids(network.directory, started)
+        _wait(lambda: all(_api_ready(n) for n in network.orgs), timeout, "peer APIs", started)
+    except BaseException:
+        down(network)
+        raise
+    return started
+
+
+def _spawn_peer(network: Network, node: OrgNode) -> dict[str, Any]:
+    conf = network.folder(node.org) / "peer.json"
+    args = [sys.executable, "-m", "govchain.cli.main", "network", "peer", str(conf)]
+    log = network.directory / "logs" / f"{node.org}-peer.log"
+    proc = _spawn(args, network.folder(node.org), log)
+    return {"name": f"{node.org}-peer", "pid": proc.pid, "marker": str(conf), "log": str(log)}
+
+
+def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
+    """Start one org's peer again (after a crash); it resumes from its own data and the stream."""
+    node = next((n for n in network.orgs if n.org == org), None)
+    if node is None:
+        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    items = read_pids(network.directory)
+    name = f"{org}-peer"
+    if any(p["name"] == name and _alive(p["pid"], p["marker"]) for p in items):
+        raise NetworkError("already_running", f"{name} is running")
+    spawned = _spawn_peer(network, node)
+    _save_pids(network.directory, [p for p in items if p["name"] != name] + [spawned])
+    _wait(lambda: _api_ready(node), timeout, f"{name} API", [spawned])
+
+
+def _save_pids(directory: Path, items: list[dict[str, Any]]) -> None:
+    path = directory / PIDS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(items, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _api_ready(node: OrgNode) -> bool:
+    try:
+        return httpx.get(f"{node.api_url}/v1/status", timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(check: Any, timeout: float, what: str, started: list[dict[str, Any]]) -> None:
+    """Wait for `check()`; fail at once, with the end of its log, if a started process exited."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        for item in started:
+            if not _alive(item["pid"], item["marker"]):
+                _reap(item["pid"])
+                tail = Path(item["log"]).read_text(errors="replace").strip().splitlines()[-3:]
+                raise NetworkError("start_failed", f"{item['name']} exited: " + " | ".join(tail))
+        if time.monotonic() > deadline:
+            raise NetworkError("start_timeout", f"{what} did not come up within {timeout:.0f} s (see logs/)")
+        time.sleep(0.2)
+
+
+def down(network: Network, timeout: float = 15.0) -> list[str]:
+    """Stop the processes `up` started (peers first), by pid, checking each is still ours."""
+    items = read_pids(network.directory)
+    stopped: list[str] = []
+    for item in sorted(items, key=lambda p: not p["name"].endswith("-peer")):
+        pid, marker = item["pid"], item["marker"]
+        if not _alive(pid, marker):
+            continue
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid, marker) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.05)
+        if _alive(pid, marker):
+            os.kill(pid, signal.SIGKILL)
+            while _alive(pid, marker) and _reap(pid):
+                time.sleep(0.05)
+        stopped.append(item["name"])
+    (network.directory / PIDS_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def _reap(pid: int) -> bool:
+    """Collect our own exited child (a zombie still has a /proc entry); True if it may still run."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return Path(f"/proc/{pid}").exists() and _state(pid) != "Z"
+    return done == 0
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def status(network: Network) -> list[dict[str, Any]]:
+    """Per org: process state, height, latest hash, and lag behind the highest peer."""
+    pids = {p["name"]: p for p in read_pids(network.directory)}
+    rows: list[dict[str, Any]] = []
+    for node in network.orgs:
+        row: dict[str, Any] = {
+            "org": node.org,
+            "api": node.api_url,
+            "nats": node.nats_url,
+            "nats_up": port_open(node.client_port),
+            "peer_pid": pids.get(f"{node.org}-peer", {}).get("pid"),
+            "height": None,
+            "latest_hash": None,
+            "pending": None,
+            "healthy": False,
+            "final_height": None,
+            "diverged": None,
+        }
+        try:
+            info = httpx.get(f"{node.api_url}/v1/status", timeout=2.0).json()
+            row.update(
+                height=info["height"],
+                latest_hash=info["latest_hash"],
+                pending=info["pending"],
+                healthy=bool(info["healthy"]),
+            )
+            metrics = _metrics(httpx.get(f"{node.api_url}/metrics", timeout=2.0).text)
+            row.update(
+                final_height=int(metrics.get("govchain_final_height", 0)),
+                diverged=metrics.get("govchain_diverged", 0) > 0,
+            )
+        except (httpx.HTTPError, ValueError, KeyError):
+            pass
+        rows.append(row)
+    top = max((r["height"] for r in rows if r["height"] is not None), default=None)
+    for row in rows:
+        row["lag"] = None if row["height"] is None or top is None else top - row["height"]
+    return rows
+
+
+def _metrics(text: str) -> dict[str, float]:
+    """Unlabelled samples of a Prometheus text page."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and not line.startswith("#") and "{" not in parts[0]:
+            out[parts[0]] = float(parts[1])
+    return out

@@ -1,0 +1,64 @@
+"""A consortium peer: the same Node, with the JetStream orderer behind the same interface.
+
+The node never learns which orderer it has; this module only wires one to it:
+the stream is named after the genesis, the cut size is the genesis's
+`max_block_txs` (every peer must cut alike; see docs/protocol.md, "Block
+cutting"), and each committed block moves the saved stream position, so a
+restarted peer reads the stream from just after its last committed block.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from govchain.crypto import get_suite
+from govchain.ledger.contracts import Registry
+from govchain.ledger.transactions import SignedTx, decode_tx
+from govchain.node.chain import ChainFiles, load_genesis
+from govchain.node.finality import Finality
+from govchain.node.node import CommitEvent, Node
+from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, stream_names
+
+MAX_STREAM_TX_BYTES = 1 << 20  # nats-server's default max_payload; a fixed bound, the same on every peer
+
+
+def stream_settings(data_dir: Path, servers: tuple[str, ...], replicas: int) -> StreamSettings:
+    """The stream every peer of this data directory's chain shares."""
+    files = ChainFiles(data_dir)
+    genesis = load_genesis(data_dir)
+    genesis_hash = get_suite(genesis.suite).hash(files.genesis.read_bytes())
+    stream, prefix = stream_names(genesis_hash)
+    return StreamSettings(servers, stream, prefix, replicas=replicas)
+
+
+def open_peer(
+    data_dir: Path, registry: Registry, settings: StreamSettings, start_timeout: float = 30.0
+) -> tuple[Node, JetStreamOrderer[SignedTx], Finality]:
+    """A node ordered by the stream and exchanging header signatures; call `node.start()` next."""
+    genesis = load_genesis(data_dir)
+    suite = get_suite(genesis.suite)
+
+    def decode(raw: bytes) -> SignedTx:
+        return decode_tx(suite, raw, MAX_STREAM_TX_BYTES)
+
+    orderer: JetStreamOrderer[SignedTx] = JetStreamOrderer(
+        settings,
+        decode,
+        genesis.params.max_block_txs,
+        lambda: genesis.params.block_time_ms,
+        data_dir,
+    )
+    node = Node(data_dir, registry, orderer=orderer)
+
+    def on_commit(event: CommitEvent) -> None:
+        orderer.committed(event.height)
+
+    node.add_listener(on_commit)
+    finality = Finality(node, orderer)
+    try:
+        orderer.start(node.height, genesis.time, start_timeout)
+        finality.start(start_timeout)
+    except BaseException:
+        node.stop()
+        raise
+    return node, orderer, finality

@@ -1,0 +1,179 @@
+"""Consortium nodes ordered by one JetStream stream end with the same blocks (in-process peers)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from govchain.contracts import default_registry
+from govchain.crypto.keyfile import KeyFile
+from govchain.crypto.x509 import Certificate
+from govchain.ledger.transactions import SignedTx, make_tx
+from govchain.node.chain import adopt_genesis
+from govchain.node.consortium import GENESIS_FILE, init_consortium
+from govchain.node.node import Node
+from govchain.node.peer import open_peer, stream_settings
+
+
+def wait_until(check: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def committed(node: Node, txs: list[SignedTx]) -> bool:
+    return len(node.store.known_txs([tx.id for tx in txs])) == len(txs)
+
+
+def headers(node: Node) -> list[bytes]:
+    return [node.store.block(h).header for h in range(node.height + 1)]  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suite_name", ["intl", "gm"])
+def test_three_peers_one_stream(nats_url: str, tmp_path: Path, suite_name: str) -> None:
+    out = tmp_path / "cons"
+    init_consortium(out, 3, suite_name)
+    genesis = (out / GENESIS_FILE).read_bytes()
+    nodes: list[Node] = []
+    try:
+        for index in (1, 2, 3):
+            data = tmp_path / f"peer{index}"
+            adopt_genesis(data, genesis, KeyFile.load(out / f"org{index}" / "peer-key.json"))
+            node, _, _ = open_peer(data, default_registry(), stream_settings(data, (nats_url,), 1))
+            node.start()
+            nodes.append(node)
+        suite = nodes[0].suite
+        chain = nodes[0].genesis.chain_id
+        expiry = int(time.time() * 1000) + 60_000
+        admins = [KeyFile.load(out / f"org{i}" / "admin-key.json").keys for i in (1, 2, 3)]
+        enrols = [
+            make_tx(
+                suite,
+                keys,
+                chain,
+                "membership",
+                "enroll",
+                {"cert": Certificate.load((out / f"org{i}" / "admin.pem").read_bytes()).der},
+                expiry,
+            )
+            for i, keys in zip((1, 2, 3), admins, strict=True)
+        ]
+        for node, tx in zip(nodes, enrols, strict=True):  # each org's admin enrols through its own peer
+            assert node.admit([tx.raw])[0].accepted
+        wait_until(lambda: all(committed(n, enrols) for n in nodes))
+        anchors = [
+            make_tx(
+                suite, admins[i % 3], chain, "notary", "anchor", {"digest": suite.hash(b"%d" % i)}, expiry
+            )
+            for i in range(30)
+        ]
+        for i, tx in enumerate(anchors):  # through every peer in turn
+            assert nodes[i % 3].admit([tx.raw])[0].accepted
+        assert nodes[0].admit([anchors[0].raw])[0].code == "replayed"  # already waiting there
+        assert nodes[1].admit([anchors[0].raw])[0].accepted  # unknown there; the stream orders it once
+        wait_until(lambda: all(committed(n, anchors) for n in nodes))
+        wait_until(lambda: len({n.height for n in nodes}) == 1)
+        assert headers(nodes[0]) == headers(nodes[1]) == headers(nodes[2])
+        assert nodes[0].head.header.state_root == nodes[2].head.header.state_root
+        assert nodes[0].head.header.log_size == 33
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+async def _inject(url: str, items: list[tuple[str, bytes, str]]) -> None:
+    """Publish straight to the streams, bypassing every peer's admission (a faulty org could)."""
+    import nats
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for subject, payload, msg_id in items:
+        await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+    await nc.close()
+
+
+@pytest.mark.slow
+def test_faulty_publishers_cannot_get_bad_data_final(nats_url: str, tmp_path: Path) -> None:
+    import asyncio
+
+    from govchain import codec
+    from govchain.ledger.blocks import sign_header
+    from govchain.ledger.results import TxResult
+    from govchain.node.finality import Finality
+
+    out = tmp_path / "cons"
+    init_consortium(out, 3, "intl", all_peers_sign=True)  # every peer signs; quorum 3 of 3
+    genesis = (out / GENESIS_FILE).read_bytes()
+    nodes: list[Node] = []
+    finalities: list[Finality] = []
+    try:
+        for index in (1, 2, 3):
+            data = tmp_path / f"peer{index}"
+            adopt_genesis(data, genesis, KeyFile.load(out / f"org{index}" / "peer-key.json"))
+            node, orderer, finality = open_peer(
+                data, default_registry(), stream_settings(data, (nats_url,), 1)
+            )
+            node.start()
+            nodes.append(node)
+            finalities.append(finality)
+        tx_subject = orderer.settings.tx_subject
+        suite, chain = nodes[0].suite, nodes[0].genesis.chain_id
+        expiry = int(time.time() * 1000) + 60_000
+        admin = KeyFile.load(out / "org1" / "admin-key.json").keys
+        cert = Certificate.load((out / "org1" / "admin.pem").read_bytes()).der
+        enrol = make_tx(suite, admin, chain, "membership", "enroll", {"cert": cert}, expiry)
+        assert nodes[0].admit([enrol.raw])[0].accepted
+        wait_until(lambda: all(committed(n, [enrol]) for n in nodes))
+
+        outsider = suite.generate_keypair()
+        stranger = make_tx(suite, outsider, chain, "notary", "anchor", {"digest": suite.hash(b"s")}, expiry)
+        assert nodes[1].admit([stranger.raw])[0].code == "not_a_member"  # admission refuses it
+        good = make_tx(suite, admin, chain, "notary", "anchor", {"digest": suite.hash(b"g")}, expiry)
+        forged = make_tx(suite, admin, chain, "notary", "anchor", {"digest": suite.hash(b"f")}, expiry)
+        bad_sig = forged.raw[:-1] + bytes([forged.raw[-1] ^ 1])
+        asyncio.run(
+            _inject(
+                nats_url,
+                [
+                    (tx_subject, b"junk", "junk-1"),
+                    (tx_subject, bad_sig, forged.id.hex()),
+                    (tx_subject, stranger.raw, stranger.id.hex()),
+                ],
+            )
+        )
+        assert nodes[2].admit([good.raw])[0].accepted
+        wait_until(lambda: all(committed(n, [good, stranger]) for n in nodes))
+        wait_until(lambda: all(f.final_height == n.height for f, n in zip(finalities, nodes, strict=True)))
+        assert headers(nodes[0]) == headers(nodes[1]) == headers(nodes[2])
+        for node in nodes:
+            assert not node.store.known_txs([forged.id])  # bad signature: dropped everywhere
+            stored = node.store.tx(stranger.id)  # recorded as refused, with no effect
+            assert stored is not None and TxResult.decode(stored.result).code == "not_a_member"
+            assert not node.query("notary", "lookup", {"digest": suite.hash(b"s")})
+
+        # a quorum of signatures over another header at height 1: every peer reports divergence
+        fake = suite.hash(b"another header")
+        sigs = []
+        for index in (1, 2, 3):
+            keys = KeyFile.load(out / f"org{index}" / "peer-key.json").keys
+            signature = sign_header(suite, keys.private, keys.public, b"another header")
+            payload = codec.encode({"h": 1, "hash": fake, "key": keys.public, "sig": signature.signature})
+            sigs.append((finalities[0].subject, payload, f"fake/{index}"))
+        asyncio.run(_inject(nats_url, sigs))
+        wait_until(lambda: all(f.diverged is not None for f in finalities))
+        assert finalities[0].diverged is not None and finalities[0].diverged.quorum_hash == fake
+        later = make_tx(suite, admin, chain, "notary", "anchor", {"digest": suite.hash(b"l")}, expiry)
+        assert nodes[0].admit([later.raw])[0].accepted
+        wait_until(lambda: all(committed(n, [later]) for n in nodes))
+        time.sleep(0.5)
+        for node, finality in zip(nodes, finalities, strict=True):  # no one signs on: nothing final
+            assert finality.final_height < node.height
+            block = node.store.block(node.height)
+            assert block is not None and len(codec.decode(block.signatures)) == 1  # its own only
+    finally:
+        for node in nodes:
+            node.stop()
