@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
+scripts/install-browser.sh
 echo "== ruff"
 .venv/bin/ruff check src tests
 echo "== mypy --strict (core)"
