@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from govchain.node.consortium import GENESIS_FILE, init_consortium
 from tests.test_crash import free_port, start_node
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,14 +41,21 @@ class RunningNode:
     data: Path
 
 
-def _node(base: Path, suite: str) -> Iterator[RunningNode]:
+def _node(base: Path, suite: str, consortium: Path | None = None) -> Iterator[RunningNode]:
     data = base / "data"
+    if consortium is None:
+        make = f"create_dev_chain(Path({str(data)!r}), {suite!r})"
+    else:  # run as org1's peer on the consortium's genesis
+        make = (
+            f"adopt_genesis(Path({str(data)!r}), Path({str(consortium / GENESIS_FILE)!r}).read_bytes(), "
+            f"KeyFile.load(Path({str(consortium / 'org1' / 'peer-key.json')!r})))"
+        )
     subprocess.run(
         [
             sys.executable,
             "-c",
-            "from govchain.node.chain import create_dev_chain; from pathlib import Path; "
-            f"create_dev_chain(Path({str(data)!r}), {suite!r})",
+            "from pathlib import Path; from govchain.node.chain import create_dev_chain, adopt_genesis; "
+            "from govchain.crypto.keyfile import KeyFile; " + make,
         ],
         check=True,
     )
@@ -70,8 +78,17 @@ def intl_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]
 
 
 @pytest.fixture(scope="session")
-def gm_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
-    yield from _node(tmp_path_factory.mktemp("web-gm"), "gm")
+def gm_consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three organisations with SM2 CAs (`govchain consortium init --orgs 3 --suite gm`)."""
+    out = tmp_path_factory.mktemp("web-gm-consortium") / "cons"
+    init_consortium(out, 3, "gm")
+    return out
+
+
+@pytest.fixture(scope="session")
+def gm_node(tmp_path_factory: pytest.TempPathFactory, gm_consortium: Path) -> Iterator[RunningNode]:
+    """A gm (SM2/SM3) consortium node, so the organisation and member pages have something to show."""
+    yield from _node(tmp_path_factory.mktemp("web-gm"), "gm", gm_consortium)
 
 
 @pytest.fixture(scope="session")
@@ -106,3 +123,14 @@ def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def notarize(node: RunningNode, path: Path) -> tuple[str, str]:
+    """Notarise a file through the SDK, as a clerk would; returns (tx id hex, digest hex)."""
+    from govchain.crypto import get_suite
+    from govchain.sdk.client import Client
+
+    with Client(node.url, key=get_suite(node.suite).generate_keypair()) as client:
+        done = client.notarize_file(path)
+    assert done.ok and done.digest is not None, done
+    return done.tx_id.hex(), done.digest.hex()
