@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from govchain.crypto import KeyPair, get_suite
+from govchain.crypto.keyfile import KeyFile
+from govchain.crypto.x509 import Certificate, issue
 from govchain.node.consortium import GENESIS_FILE, init_consortium
+from govchain.sdk.client import Client
 from tests.test_crash import free_port, start_node
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -39,6 +44,7 @@ class RunningNode:
     url: str
     suite: str
     data: Path
+    consortium: Path | None = None  # the organisations' folders, for a consortium node
 
 
 def _node(base: Path, suite: str, consortium: Path | None = None) -> Iterator[RunningNode]:
@@ -62,7 +68,7 @@ def _node(base: Path, suite: str, consortium: Path | None = None) -> Iterator[Ru
     port = free_port()
     proc = start_node(data, port, base / "node.log")
     try:
-        yield RunningNode(f"http://127.0.0.1:{port}", suite, data)
+        yield RunningNode(f"http://127.0.0.1:{port}", suite, data, consortium)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -125,12 +131,30 @@ def shot(page: Page, name: str) -> Path:
     return path
 
 
-def notarize(node: RunningNode, path: Path) -> tuple[str, str]:
-    """Notarise a file through the SDK, as a clerk would; returns (tx id hex, digest hex)."""
-    from govchain.crypto import get_suite
-    from govchain.sdk.client import Client
+def enroll(node: RunningNode, org: str, role: str, name: str) -> KeyPair:
+    """A new member of `org` with a certificate from its CA, enrolled on chain; returns its keys."""
+    assert node.consortium is not None
+    suite = get_suite(node.suite)
+    ca = Certificate.load((node.consortium / org / "ca.pem").read_bytes())
+    ca_key = KeyFile.load(node.consortium / org / "ca-key.json").keys.private
+    keys = suite.generate_keypair()
+    now = int(time.time() * 1000)
+    cert = issue(suite, ca, ca_key, keys.public, org, role, name, now - 1000, now + 86_400_000)
+    with Client(node.url, key=keys) as client:
+        client.call("membership", "enroll", {"cert": cert.der})
+    return keys
 
-    with Client(node.url, key=get_suite(node.suite).generate_keypair()) as client:
+
+def notarize(node: RunningNode, path: Path) -> tuple[str, str]:
+    """Notarise a file through the SDK, as a clerk would; returns (tx id hex, digest hex).
+
+    On a consortium chain only members write, so the clerk is enrolled first (in org1).
+    """
+    if node.consortium is None:
+        keys = get_suite(node.suite).generate_keypair()
+    else:
+        keys = enroll(node, "org1", "operator", "窗口办事员")
+    with Client(node.url, key=keys) as client:
         done = client.notarize_file(path)
     assert done.ok and done.digest is not None, done
     return done.tx_id.hex(), done.digest.hex()

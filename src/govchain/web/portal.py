@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from govchain.node.node import Node
 from govchain.web.module import ASSET_TYPES, NavLink, PortalModule
 
-BUILTIN_MODULES = ("govchain.web.explorer",)
+BUILTIN_MODULES = ("govchain.web.explorer", "govchain.web.verify")
 CORE = PortalModule(
     name="core", package="govchain.web", folder="core", scripts=("core.js",), styles=("core.css",), order=0
 )
@@ -127,7 +127,7 @@ def portal_router(node: Node, modules: list[PortalModule] | None = None) -> APIR
         if m.routes is not None:
             router.include_router(m.routes(node))
 
-    @router.get(ASSET_PREFIX + "/{module}/{name}", include_in_schema=False)
+    @router.get(ASSET_PREFIX + "/{module}/{name:path}", include_in_schema=False)
     def asset(module: str, name: str) -> Response:
         """A module's declared script or style (nothing else in the package is reachable)."""
         owner = by_name.get(module)
