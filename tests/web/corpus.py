@@ -216,6 +216,9 @@ def build_corpus(base: Path, suite_name: str) -> list[Case]:
         "header not canonical",
         tampered(single, lambda r: r["block"].update(header=r["block"]["header"] + "00")),
     )
+    add("version 1.0", json.dumps(single).replace('"version": 1,', '"version": 1.0,', 1))
+    add("huge log index", tampered(single, lambda r: r["log_proof"].update(index=2**70)))
+    add("receipt is a list", "[1, 2]")
     add("not JSON", "{not json")
     add("JSON but not a receipt", '{"hello": "world"}')
     out = []

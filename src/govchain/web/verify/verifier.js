@@ -33,7 +33,10 @@
   class CryptoUnavailable extends Error {}
 
   /* A JSON number written with a fraction or exponent: Python's json gives a float, never an int. */
-  class JsonFloat { constructor(value) { this.value = value; } }
+  class JsonFloat {
+    constructor(value) { this.value = value; }
+    toString() { return Number.isInteger(this.value) ? this.value.toFixed(1) : String(this.value); }
+  }
 
   // --- bytes ------------------------------------------------------------------------
 
@@ -189,12 +192,76 @@
     return value;
   }
 
+  /* JSON as Python's json.loads reads it: an integer literal is an int (BigInt when large),
+   * a literal with a fraction or exponent (or NaN/Infinity) is a float, which is never an int.
+   * JSON.parse cannot tell 3 from 3.0 in every browser, so this small parser does. */
   function parseJson(text) {
-    return JSON.parse(text, function (key, value, context) {
-      if (typeof value !== "number" || !context || typeof context.source !== "string") return value;
-      if (/^-?\d+$/.test(context.source)) return Number.isSafeInteger(value) ? value : BigInt(context.source);
-      return new JsonFloat(value);
-    });
+    let i = 0;
+    const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
+    const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+    function fail(what) { throw new SyntaxError(what + " at position " + i); }
+    function ws() { while (i < text.length && " \t\n\r".includes(text[i])) i++; }
+    function literal(word, value) { if (text.startsWith(word, i)) { i += word.length; return { value }; } return null; }
+    function string() {
+      STRING.lastIndex = i;
+      const m = STRING.exec(text);
+      if (!m) fail("bad string");
+      i += m[0].length;
+      return JSON.parse(m[0]);
+    }
+    function value(depth) {
+      if (depth > 500) fail("nesting too deep");
+      ws();
+      const c = text[i];
+      if (c === "{") {
+        i++;
+        const obj = Object.create(null);
+        ws();
+        if (text[i] === "}") { i++; return obj; }
+        for (;;) {
+          ws();
+          if (text[i] !== '"') fail("expected a key");
+          const key = string();
+          ws();
+          if (text[i++] !== ":") fail("expected ':'");
+          obj[key] = value(depth + 1);
+          ws();
+          const sep = text[i++];
+          if (sep === "}") return obj;
+          if (sep !== ",") fail("expected ',' or '}'");
+        }
+      }
+      if (c === "[") {
+        i++;
+        const arr = [];
+        ws();
+        if (text[i] === "]") { i++; return arr; }
+        for (;;) {
+          arr.push(value(depth + 1));
+          ws();
+          const sep = text[i++];
+          if (sep === "]") return arr;
+          if (sep !== ",") fail("expected ',' or ']'");
+        }
+      }
+      if (c === '"') return string();
+      const word = literal("true", true) || literal("false", false) || literal("null", null) ||
+        literal("NaN", new JsonFloat(NaN)) || literal("Infinity", new JsonFloat(Infinity)) || literal("-Infinity", new JsonFloat(-Infinity));
+      if (word) return word.value;
+      NUMBER.lastIndex = i;
+      const m = NUMBER.exec(text);
+      if (!m || m[0] === "" || m[0] === "-") fail("unexpected character");
+      i += m[0].length;
+      if (m[1] === undefined && m[2] === undefined) {
+        const big = BigInt(m[0]);
+        return big >= BigInt(Number.MIN_SAFE_INTEGER) && big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+      }
+      return new JsonFloat(Number(m[0]));
+    }
+    const out = value(0);
+    ws();
+    if (i !== text.length) fail("extra data");
+    return out;
   }
 
   function loadReceipt(text) {
