@@ -77,15 +77,28 @@ def test_language_switch_is_remembered(page: Page, intl_node: RunningNode) -> No
     expect(page.locator("h1")).to_have_text("组织")
 
 
-def test_phone_viewport(browser: Browser, intl_node: RunningNode) -> None:
+def test_phone_viewport(browser: Browser, intl_node: RunningNode, tmp_path: Path) -> None:
+    doc = tmp_path / "phone.txt"
+    doc.write_text("在手机上查看")
+    tx_id, digest = notarize(intl_node, doc)
+    height = httpx.get(f"{intl_node.url}/v1/txs/{tx_id}").json()["height"]
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     try:
         phone = context.new_page()
-        phone.goto(intl_node.url + "/")
-        expect(phone.locator("#blocks tr").first).to_be_visible()
-        width = phone.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375, f"the page scrolls sideways on a phone ({width}px)"
-        shot(phone, "explorer-phone")
+        pages = {
+            "explorer": ("/", "#blocks tr"),
+            "block": (f"/blocks/{height}", "main table.list"),
+            "tx": (f"/txs/{tx_id}", "main pre.json"),
+            "certificate": (f"/receipts/{tx_id}?digest={digest}", "#certificate"),
+            "verify": ("/verify", "#v-go"),
+            "search": ("/search?q=nothing", ".msg.error"),
+        }
+        for name, (path, ready) in pages.items():
+            phone.goto(intl_node.url + path)
+            expect(phone.locator(ready).first).to_be_visible()
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, f"{name} scrolls sideways on a phone ({width}px)"
+            shot(phone, f"phone-{name}")
     finally:
         context.close()
 

@@ -94,6 +94,27 @@ def test_file_alone_is_looked_up_by_digest(page: Page, intl_node: RunningNode, t
     expect(page.locator("#result .msg.error")).to_contain_text("没有在本链上存证过")
 
 
+def test_files_can_be_dropped(page: Page, intl_node: RunningNode, tmp_path: Path) -> None:
+    doc, receipt, _ = notarised(intl_node, tmp_path, "drag and drop\n")
+    page.goto(intl_node.url + "/verify")
+    for zone, path in (("#v-file-zone", doc), ("#v-receipt-zone", receipt)):
+        page.evaluate(
+            """([zone, name, hex]) => {
+                const bytes = new Uint8Array(hex.match(/../g).map((b) => parseInt(b, 16)));
+                const data = new DataTransfer();
+                data.items.add(new File([bytes], name));
+                const target = document.querySelector(zone);
+                const init = { dataTransfer: data, bubbles: true, cancelable: true };
+                target.dispatchEvent(new DragEvent("dragover", init));
+                target.dispatchEvent(new DragEvent("drop", init));
+            }""",
+            [zone, path.name, path.read_bytes().hex()],
+        )
+    expect(page.locator("#v-receipt-name")).to_have_text(receipt.name)
+    page.click("#v-go")
+    expect(page.locator("#result")).to_have_attribute("data-valid", "true")
+
+
 def test_bad_receipt_file_gets_a_clear_message(page: Page, intl_node: RunningNode, tmp_path: Path) -> None:
     garbage = tmp_path / "garbage.receipt.json"
     garbage.write_text("{not json at all")
