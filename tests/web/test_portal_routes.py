@@ -69,6 +69,9 @@ def test_only_declared_files_are_served(client: TestClient) -> None:
 def test_api_routes_still_win_over_pages(client: TestClient) -> None:
     assert client.get("/v1/status").json()["height"] == 0
     assert client.get("/v1/blocks/0").json()["header"]["height"] == 0
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/v1/events/blocks" in paths  # the live feed is part of the documented API
+    assert "/" not in paths and "/verify" not in paths  # pages are not API
 
 
 def test_a_module_adds_a_page_with_its_own_files(tmp_path: Path) -> None:

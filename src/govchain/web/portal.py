@@ -12,6 +12,7 @@ import hashlib
 import html
 import json
 import pkgutil
+from collections.abc import Callable
 from functools import cache
 from importlib import import_module
 from importlib.resources import files
@@ -108,7 +109,7 @@ def portal_router(node: Node, modules: list[PortalModule] | None = None) -> APIR
     shared = [m for m in modules if not m.standalone]
     shared_page = render_shell(modules, shared, standalone=False)
 
-    def page_endpoint(text: str) -> object:
+    def page_endpoint(text: str) -> Callable[[], HTMLResponse]:
         def endpoint() -> HTMLResponse:
             return HTMLResponse(text, headers={"Cache-Control": "no-cache"})
 
@@ -119,7 +120,7 @@ def portal_router(node: Node, modules: list[PortalModule] | None = None) -> APIR
         for path in m.pages:
             router.add_api_route(
                 path,
-                page_endpoint(text),  # type: ignore[arg-type]
+                page_endpoint(text),
                 methods=["GET"],
                 response_class=HTMLResponse,
                 include_in_schema=False,
