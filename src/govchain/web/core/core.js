@@ -105,7 +105,7 @@
     document.querySelectorAll("[data-zh]").forEach((e) => { e.textContent = lang === "en" ? e.dataset.en : e.dataset.zh; });
     const button = document.getElementById("lang");
     if (button) button.textContent = lang === "en" ? "中文" : "English";
-    document.title = t("brand") + " · govchain";
+    document.title = lang === "en" ? "govchain" : t("brand") + " · govchain";
   }
 
   function leave() {

@@ -17,7 +17,7 @@
       "tx.title": "交易", "tx.block": "所在区块", "tx.contract": "合约", "tx.method": "方法", "tx.sender": "发送方", "tx.nonce": "随机数", "tx.expiry": "有效期至",
       "tx.sig": "签名", "tx.args": "参数", "tx.result": "执行结果", "tx.code": "结果码", "tx.message": "说明", "tx.data": "返回数据", "tx.events": "事件", "tx.no_events": "没有事件。",
       "orgs.title": "组织", "orgs.none": "这是一条开发链，没有组织。联盟链在创世文件中列出各组织（govchain consortium init）。",
-      "org.id": "组织标识", "org.name": "名称", "org.ca": "CA 证书主题", "org.fp": "CA 指纹", "org.until": "CA 有效期至", "org.peers": "节点公钥", "org.pem": "CA 证书（PEM）", "org.members": "本组织成员",
+      "org.id": "组织标识", "org.name": "名称", "org.ca": "CA 证书主题", "org.fp": "CA 指纹", "org.until": "CA 有效期至", "org.peers": "节点公钥", "org.peer_count": "节点数", "org.pem": "CA 证书（PEM）", "org.members": "本组织成员",
       "org.unknown": "没有这个组织：",
       "members.title": "成员", "members.none": "还没有登记的成员。", "m.name": "名称", "m.org": "组织", "m.role": "角色", "m.serial": "证书序列号", "m.until": "有效期至", "m.status": "状态",
       "m.active": "有效", "m.revoked": "已吊销",
@@ -35,7 +35,7 @@
       "tx.title": "Transaction", "tx.block": "Block", "tx.contract": "Contract", "tx.method": "Method", "tx.sender": "Sender", "tx.nonce": "Nonce", "tx.expiry": "Expires",
       "tx.sig": "Signature", "tx.args": "Arguments", "tx.result": "Result", "tx.code": "Code", "tx.message": "Message", "tx.data": "Data", "tx.events": "Events", "tx.no_events": "No events.",
       "orgs.title": "Organisations", "orgs.none": "This is a development chain: it has no organisations. A consortium chain lists them in its genesis (govchain consortium init).",
-      "org.id": "Id", "org.name": "Name", "org.ca": "CA subject", "org.fp": "CA fingerprint", "org.until": "CA valid until", "org.peers": "Peer keys", "org.pem": "CA certificate (PEM)", "org.members": "Members",
+      "org.id": "Id", "org.name": "Name", "org.ca": "CA subject", "org.fp": "CA fingerprint", "org.until": "CA valid until", "org.peers": "Peer keys", "org.peer_count": "Peers", "org.pem": "CA certificate (PEM)", "org.members": "Members",
       "org.unknown": "No such organisation:",
       "members.title": "Members", "members.none": "No members are enrolled yet.", "m.name": "Name", "m.org": "Organisation", "m.role": "Role", "m.serial": "Serial", "m.until": "Valid until", "m.status": "Status",
       "m.active": "active", "m.revoked": "revoked",
@@ -142,7 +142,7 @@
     const { orgs } = await api("/v1/orgs");
     el.innerHTML = "<h1>" + esc(t("orgs.title")) + "</h1>" + (orgs.length === 0 ? message("info", t("orgs.none")) :
       '<table class="list"><thead><tr><th>' + esc(t("org.id")) + "</th><th>" + esc(t("org.name")) + '</th><th class="wide">' + esc(t("org.ca")) +
-      "</th><th>" + esc(t("org.peers")) + "</th></tr></thead><tbody>" +
+      "</th><th>" + esc(t("org.peer_count")) + "</th></tr></thead><tbody>" +
       orgs.map((o) => "<tr><td>" + P.link("/orgs/" + o.id, o.id) + "</td><td>" + esc(orgName(o)) + '</td><td class="wide">' + esc(o.ca_subject) + "</td><td>" + o.peers.length + "</td></tr>").join("") +
       "</tbody></table>");
   });
