@@ -27,6 +27,31 @@ def test_new_block_appears_live(page: Page, intl_node: RunningNode, tmp_path: Pa
     shot(page, "explorer-live-zh")
 
 
+def test_blocks_missed_while_the_feed_was_away_are_filled_in(
+    page: Page, intl_node: RunningNode, tmp_path: Path
+) -> None:
+    feed = "**/v1/events/blocks"
+    page.route(feed, lambda route: route.abort())  # the live feed is away at first
+    page.goto(intl_node.url + "/")
+    height = int(page.locator("#st-height").inner_text())
+    for i in range(2):
+        doc = tmp_path / f"missed-{i}.txt"
+        doc.write_text(f"missed {i}")
+        notarize(intl_node, doc)
+    page.unroute(feed)
+    expect(page.locator("#live")).not_to_have_class("live off", timeout=20_000)  # it reconnects by itself
+    doc = tmp_path / "after.txt"
+    doc.write_text("after the reconnect")
+    notarize(intl_node, doc)
+    heights = page.locator("#blocks tr")
+    expect(heights.first).to_have_attribute("data-height", str(height + 3))
+    expect(page.locator(f'#blocks tr[data-height="{height + 1}"]')).to_be_visible()
+    shown = [int(h) for h in heights.evaluate_all("rows => rows.map(r => r.dataset.height)")]
+    assert shown == sorted(shown, reverse=True) and shown[:3] == [height + 3, height + 2, height + 1]
+    assert page.locator("#st-height").inner_text() == str(height + 3)
+    expect(page.locator("#st-txs")).to_have_text(str(httpx.get(f"{intl_node.url}/v1/status").json()["tx_count"]))
+
+
 def test_block_and_tx_pages(page: Page, intl_node: RunningNode, tmp_path: Path) -> None:
     doc = tmp_path / "page.txt"
     doc.write_text("block page")

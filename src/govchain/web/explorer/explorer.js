@@ -79,15 +79,30 @@
     const live = document.getElementById("live");
     source.onopen = () => { live.classList.remove("off"); live.textContent = t("live.on"); };
     source.onerror = () => { live.classList.add("off"); live.textContent = t("live.off"); };
-    source.addEventListener("block", (ev) => {
-      const b = JSON.parse(ev.data);
-      if (b.height <= top || body.querySelector('tr[data-height="' + b.height + '"]')) return;
-      top = b.height;
-      body.insertAdjacentHTML("afterbegin", blockRow(b, true));
+    function place(b) {
+      // Rows stay in height order even when a gap is filled after a later block arrived.
+      if (body.querySelector('tr[data-height="' + b.height + '"]')) return false;
+      const next = Array.from(body.rows).find((row) => Number(row.dataset.height) < b.height);
+      if (next) next.insertAdjacentHTML("beforebegin", blockRow(b, true));
+      else body.insertAdjacentHTML("beforeend", blockRow(b, true));
       while (body.rows.length > 20) body.deleteRow(body.rows.length - 1);
-      document.getElementById("st-height").textContent = b.height;
       const txs = document.getElementById("st-txs");
       txs.textContent = Number(txs.textContent) + b.tx_count;
+      return true;
+    }
+    source.addEventListener("block", async (ev) => {
+      const b = JSON.parse(ev.data);
+      if (b.height <= top) return;
+      // Blocks missed while the stream was away (a reconnect, a slow tab) are fetched, not skipped.
+      const missing = [];
+      for (let h = Math.max(top + 1, b.height - 19); h < b.height; h++) missing.push(h);
+      top = b.height;
+      document.getElementById("st-height").textContent = b.height;
+      place(b);
+      const found = await Promise.all(missing.map((h) => api("/v1/blocks/" + h).catch(() => null)));
+      for (const m of found) {
+        if (m) place({ height: m.header.height, time: m.header.time, tx_count: m.header.tx_count, hash: m.hash });
+      }
     });
   });
 
