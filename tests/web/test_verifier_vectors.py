@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from govchain import codec, merkle
 from govchain.crypto import get_suite
@@ -18,16 +18,38 @@ from tests.web.conftest import RunningNode
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
-@pytest.fixture(scope="module")
-def verifier(
-    browser: Browser, intl_node: RunningNode, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Page]:
-    """The offline verifier page, opened from a file with no network."""
-    saved: Path = tmp_path_factory.mktemp("verifier") / "govchain-verifier.html"
-    saved.write_bytes(httpx.get(f"{intl_node.url}/verify/offline.html").content)
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
+NO_WEBCRYPTO = "Object.defineProperty(globalThis.crypto, 'subtle', { get: () => undefined });"
+
+
+def open_offline(
+    browser: Browser, node: RunningNode, folder: Path, webcrypto: bool
+) -> tuple[BrowserContext, Page]:
+    """The offline verifier page, opened from a file with no network (and, if asked, no WebCrypto,
+    as on a page served over plain http to another host)."""
+    saved = folder / "govchain-verifier.html"
+    if not saved.exists():
+        saved.write_bytes(httpx.get(f"{node.url}/verify/offline.html").content)
     context = browser.new_context(offline=True)
+    if not webcrypto:
+        context.add_init_script(NO_WEBCRYPTO)
     page = context.new_page()
     page.goto(saved.as_uri())
+    assert page.evaluate("typeof crypto.subtle") == ("object" if webcrypto else "undefined")
+    return context, page
+
+
+@pytest.fixture(scope="module", params=["webcrypto", "fallback"])
+def verifier(
+    request: pytest.FixtureRequest,
+    browser: Browser,
+    intl_node: RunningNode,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Page]:
+    context, page = open_offline(
+        browser, intl_node, tmp_path_factory.mktemp("verifier"), request.param == "webcrypto"
+    )
     yield page
     context.close()
 
@@ -150,6 +172,8 @@ def test_hashes_signatures_and_proofs_match(verifier: Page, suite_name: str) -> 
     hashes = [merkle.leaf_hash(suite.hash, d) for d in leaves]
     root = merkle.root_from_leaf_hashes(suite.hash, hashes)
     proof = merkle.inclusion_proof(suite.hash, hashes, 6)
+    order = P256_ORDER if suite_name == "intl" else SM2_ORDER
+    other_s = sig[:32] + (order - int.from_bytes(sig[32:], "big")).to_bytes(32, "big")
     signatures = [
         (keys.public, sig),
         (keys.public, bad_sig),
@@ -158,6 +182,7 @@ def test_hashes_signatures_and_proofs_match(verifier: Page, suite_name: str) -> 
         (compressed, sig),
         (off_curve, sig),
         (suite.generate_keypair().public, sig),
+        (keys.public, other_s),  # (r, n - s): valid on P-256 (no low-S rule), invalid for SM2
     ]
     got = verifier.evaluate(
         """async ([suite, message, sigs, leaf, root, proof, data]) => {
@@ -182,7 +207,8 @@ def test_hashes_signatures_and_proofs_match(verifier: Page, suite_name: str) -> 
     )
     assert got["hash"] == suite.hash(leaves[3]).hex()
     assert got["sigs"] == [suite.verify(k, message, s) for k, s in signatures]
-    assert got["sigs"][0] is True and not any(got["sigs"][1:])
+    assert got["sigs"][0] is True and not any(got["sigs"][1:-1])
+    assert got["sigs"][-1] is (suite_name == "intl")
     assert got["proofs"] == [
         merkle.verify_inclusion(suite.hash, hashes[6], i, n, proof, root)
         for i, n in [(6, 11), (5, 11), (6, 12), (6, 10)]

@@ -9,7 +9,8 @@
  *   5. the file's digest is the anchored digest                      -> "file_altered"
  * Hashes: SHA-256 through WebCrypto (intl), SM3 from sm-crypto (gm). Signatures: ECDSA
  * P-256 through WebCrypto (intl), SM2 from sm-crypto with the default ID
- * "1234567812345678" (gm). The file itself never reaches this code: only its digest.
+ * "1234567812345678" (gm). Where a browser has no WebCrypto (plain http to another
+ * host), the vendored @noble/curves and @noble/hashes do the intl part. The file itself never reaches this code: only its digest.
  * Keep the structure parallel to receipt.py, so that a new receipt field (for example a
  * finality certificate) is added in the same place on both sides.
  */
@@ -102,10 +103,16 @@
 
   // --- suites -------------------------------------------------------------------------
 
+  /* WebCrypto when the browser offers it (https, localhost, a saved file); otherwise the
+   * vendored @noble code, which computes the same SHA-256 and the same ECDSA P-256 check. */
   function subtle() {
     const s = root.crypto && root.crypto.subtle;
-    if (!s) throw new CryptoUnavailable("WebCrypto is not available: open this page over https, from localhost, or as a saved file");
-    return s;
+    return s || null;
+  }
+
+  function noble() {
+    if (!root.GovNoble) throw new CryptoUnavailable("WebCrypto is not available here and the P-256 fallback did not load");
+    return root.GovNoble;
   }
 
   function smLib() {
@@ -118,10 +125,20 @@
   const SUITES = {
     intl: {
       name: "intl",
-      async hash(data) { return new Uint8Array(await subtle().digest("SHA-256", data)); },
+      async hash(data) {
+        const s = subtle();
+        return s ? new Uint8Array(await s.digest("SHA-256", data)) : noble().sha256(data);
+      },
       async verify(pub, msg, sig) {
         if (!isBytes(pub) || !isBytes(sig) || sig.length !== 64 || pub.length !== 65 || pub[0] !== 4) return false;
         const s = subtle();
+        if (!s) {
+          // High-S signatures are valid (docs/protocol.md 2.3), so lowS is off.
+          try { return noble().p256.verify(sig, msg, pub, { lowS: false, prehash: true, format: "compact" }) === true; } catch (e) {
+            if (e instanceof CryptoUnavailable) throw e;
+            return false;
+          }
+        }
         let key;
         try { key = await s.importKey("raw", pub, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]); } catch (e) { return false; }
         try { return await s.verify({ name: "ECDSA", hash: "SHA-256" }, key, sig, msg); } catch (e) { return false; }
