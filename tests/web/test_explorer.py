@@ -102,6 +102,17 @@ def test_language_switch_is_remembered(page: Page, intl_node: RunningNode) -> No
     expect(page.locator("h1")).to_have_text("组织")
 
 
+def test_switching_language_while_loading_leaves_one_clean_page(page: Page, intl_node: RunningNode) -> None:
+    page.goto(intl_node.url + "/", wait_until="domcontentloaded")
+    for _ in range(3):
+        page.click("#lang")  # each click renders the page again, maybe before the last one finished
+    expect(page.locator("h1")).to_have_text("Chain status")
+    expect(page.locator("#live")).to_have_text("Live")
+    expect(page.locator("main h1")).to_have_count(1)
+    heights = page.locator("#blocks tr").evaluate_all("rows => rows.map(r => r.dataset.height)")
+    assert len(heights) == len(set(heights))  # no block listed twice by an earlier render
+
+
 def test_phone_viewport(browser: Browser, intl_node: RunningNode, tmp_path: Path) -> None:
     doc = tmp_path / "phone.txt"
     doc.write_text("在手机上查看")

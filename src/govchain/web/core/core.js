@@ -114,8 +114,12 @@
     for (const fn of fns) { try { fn(); } catch (e) { /* already gone */ } }
   }
 
+  let generation = 0;
+
   async function render() {
     leave();
+    const gen = ++generation;
+    const alive = () => gen === generation;
     const main = document.getElementById("page");
     const path = location.pathname.replace(/\/index\.html$/, "/");
     let found = null;
@@ -125,11 +129,17 @@
     }
     if (!found && routes.length === 1) found = { r: routes[0], params: {} }; // a saved standalone page
     if (!found) { main.innerHTML = message("error", t("err.no_page")); return; }
-    main.innerHTML = '<p class="muted">' + esc(t("loading")) + "</p>";
+    // Each render draws into its own container, so a superseded one writes nowhere visible.
+    const el = document.createElement("div");
+    el.innerHTML = '<p class="muted">' + esc(t("loading")) + "</p>";
+    main.replaceChildren(el);
+    // A page rendered again (the language switch) while it was still loading: the old
+    // render sees alive() turn false, and what it opens late is closed at once.
+    const onLeave = (fn) => { if (alive()) cleanups.push(fn); else fn(); };
     try {
-      await found.r.render({ el: main, params: found.params, query: new URLSearchParams(location.search) });
+      await found.r.render({ el, params: found.params, query: new URLSearchParams(location.search), alive, onLeave });
     } catch (err) {
-      main.innerHTML = message("error", errorText(err));
+      if (alive()) el.innerHTML = message("error", errorText(err));
     }
   }
 

@@ -52,7 +52,7 @@
       "</td><td>" + esc(P.time(b.time)) + "</td><td>" + esc(b.tx_count) + '</td><td class="wide">' + P.link("/blocks/" + b.hash, short(b.hash, 12)) + "</td></tr>";
   }
 
-  P.route("/", async ({ el }) => {
+  P.route("/", async ({ el, alive, onLeave }) => {
     const [status, orgs] = await Promise.all([api("/v1/status"), api("/v1/orgs")]);
     const card = (id, key, value) => '<div class="card"><div class="k">' + esc(t(key)) + '</div><div class="v" id="' + id + '">' + esc(value) + "</div></div>";
     el.innerHTML = "<h1>" + esc(t("home.title")) + '</h1><div class="cards">' +
@@ -65,6 +65,7 @@
     const heights = [];
     for (let h = status.height; h >= Math.max(0, status.height - 9); h--) heights.push(h);
     const blocks = await Promise.all(heights.map((h) => api("/v1/blocks/" + h)));
+    if (!alive()) return;
     const body = document.getElementById("blocks");
     let top = -1;
     for (const b of blocks) {
@@ -75,7 +76,7 @@
     }
     if (typeof EventSource === "undefined") return;
     const source = new EventSource("/v1/events/blocks");
-    P.onLeave(() => source.close());
+    onLeave(() => source.close());
     const live = document.getElementById("live");
     source.onopen = () => { live.classList.remove("off"); live.textContent = t("live.on"); };
     source.onerror = () => { live.classList.add("off"); live.textContent = t("live.off"); };
@@ -100,6 +101,7 @@
       document.getElementById("st-height").textContent = b.height;
       place(b);
       const found = await Promise.all(missing.map((h) => api("/v1/blocks/" + h).catch(() => null)));
+      if (!alive()) return;
       for (const m of found) {
         if (m) place({ height: m.header.height, time: m.header.time, tx_count: m.header.tx_count, hash: m.hash });
       }

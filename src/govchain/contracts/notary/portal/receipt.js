@@ -36,7 +36,7 @@
 
   function orgName(org) { return P.lang === "en" ? org.name_en || org.id : org.name_zh || org.id; }
 
-  P.route("/receipts/{tx_id}", async ({ el, params, query }) => {
+  P.route("/receipts/{tx_id}", async ({ el, params, query, alive, onLeave }) => {
     const digest = query.get("digest");
     const path = "/v1/txs/" + encodeURIComponent(params.tx_id) + "/receipt" + (digest ? "?digest=" + encodeURIComponent(digest) : "");
     let receipt;
@@ -47,6 +47,7 @@
       throw err;
     }
     const [{ orgs }, { members }] = await Promise.all([api("/v1/orgs"), api("/v1/members")]);
+    if (!alive()) return;
     const s = receipt.summary;
     const meta = s.meta && typeof s.meta === "object" ? s.meta : {};
     const doc = receipt.document;
@@ -82,7 +83,7 @@
     document.getElementById("n-print").addEventListener("click", () => window.print());
     const download = document.getElementById("n-download");
     const url = URL.createObjectURL(new Blob([JSON.stringify(receipt, null, 2)], { type: "application/json" }));
-    P.onLeave(() => URL.revokeObjectURL(url));
+    onLeave(() => URL.revokeObjectURL(url));
     download.href = url;
     download.download = (meta.name ? meta.name : receipt.tx.id.slice(0, 16)) + ".receipt.json";
   });
