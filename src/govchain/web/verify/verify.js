@@ -163,7 +163,7 @@
     document.getElementById(id + "-zone").classList.add("chosen");
   }
 
-  P.route("/verify", async ({ el, query }) => {
+  P.route("/verify", async ({ el, query, alive }) => {
     el.innerHTML = "<h1>" + esc(t("v.title")) + '</h1><p class="muted">' + esc(t("v.intro")) + "</p>" +
       (P.offlineFile ? P.message("info", t("v.offline_note")) : "") +
       '<div class="drops">' + dropZone("v-file", "v.file", "v.file.hint") + dropZone("v-receipt", "v.receipt", "v.receipt.hint", ".json,application/json") + "</div>" +
@@ -187,10 +187,12 @@
       const digest = query.get("digest");
       try {
         const receipt = await P.api("/v1/txs/" + encodeURIComponent(tx) + "/receipt" + (digest ? "?digest=" + encodeURIComponent(digest) : ""));
+        if (!alive()) return; // rendered again meanwhile: that render fetches it too
         state.fromNode = JSON.stringify(receipt);
         named("v-receipt", "receipt " + P.short(tx, 8));
         await run();
       } catch (err) {
+        if (!alive()) return;
         showMessage("error", err instanceof P.PortalError && err.kind !== "offline" ? t("v.unknown_tx") + " " + err.message : P.errorText(err));
       } finally {
         setStatus("");
