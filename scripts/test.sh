@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
-scripts/install-nats.sh   # the network tests start real nats-server processes
+scripts/install-nats.sh      # the network tests start real nats-server processes
+scripts/install-browser.sh   # the portal tests drive Debian's chromium
 echo "== ruff"
 .venv/bin/ruff check src tests
 echo "== mypy --strict (core)"

@@ -127,7 +127,12 @@ def up(
     console.print(Panel(table, title="govchain node", subtitle="Ctrl+C to stop"))
     node.start()
     try:
-        uvicorn.Server(uvicorn.Config(create_app(node), host=host, port=port, log_level="warning")).run()
+        # Open live feeds (server-sent events) never finish by themselves: give them a
+        # moment, then close them, so Ctrl+C stops the node even with a portal open.
+        config = uvicorn.Config(
+            create_app(node), host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
+        )
+        uvicorn.Server(config).run()
     finally:
         node.stop()
         console.print("node stopped")
