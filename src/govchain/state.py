@@ -10,7 +10,9 @@ sorted by key, is hashed into an RFC 9162 tree whose leaves are
 `encode([key, value or null])`; the state root chains these:
 `state_root = H(0x02 || previous state_root || write_set_root)`, and stays the
 same for a block that writes nothing. Two peers agree on the state root exactly
-when they agree on every write ever made, in order.
+when they agree on every write ever made, in order. Keys that contracts declare
+provable are also kept in a sparse Merkle tree (smt.py), whose root is bound
+into the state root, so one current value can be proven on its own.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from govchain import codec, merkle
+from govchain import codec, merkle, smt
 
 STATE_ROOT_PREFIX = b"\x02"
+PROVABLE_STATE_ROOT_PREFIX = b"\x03"
 MAX_KEY = 512
 
 
@@ -117,9 +120,28 @@ def write_set_root(hash_fn: Callable[[bytes], bytes], writes: dict[bytes, bytes 
     return merkle.root_from_leaf_hashes(hash_fn, leaves)
 
 
-def next_state_root(
-    hash_fn: Callable[[bytes], bytes], previous: bytes, writes: dict[bytes, bytes | None]
+def state_root_from_parts(
+    hash_fn: Callable[[bytes], bytes], previous: bytes, write_set: bytes, provable_root: bytes
 ) -> bytes:
-    if not writes:
-        return previous
-    return hash_fn(STATE_ROOT_PREFIX + previous + write_set_root(hash_fn, writes))
+    """`H(0x02 || previous || write set root)`, or `H(0x03 || previous || write set root ||
+    provable root)` once the chain has provable state (docs/protocol.md, "Provable state")."""
+    if provable_root == smt.EMPTY:
+        return hash_fn(STATE_ROOT_PREFIX + previous + write_set)
+    return hash_fn(PROVABLE_STATE_ROOT_PREFIX + previous + write_set + provable_root)
+
+
+SMT_NODES = b"\x00smt/"  # reserved: no contract name starts with a zero byte
+
+
+class ProvableNodes:
+    """The sparse Merkle tree's nodes, kept as ordinary state under a reserved prefix, so they
+    commit with the block and every overlay (transaction, block, pipeline) sees them."""
+
+    def __init__(self, state: BlockState) -> None:
+        self._state = state
+
+    def get(self, position: bytes) -> bytes | None:
+        return self._state.get(SMT_NODES + position)
+
+    def put(self, position: bytes, node: bytes | None) -> None:
+        self._state.writes[SMT_NODES + position] = node

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -13,10 +14,19 @@ from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
+from govchain.node.consortium import init_consortium
 from govchain.sdk.client import Client
-from tests.web.conftest import RunningNode, enroll, shot
+from tests.web.conftest import RunningNode, _node, enroll, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+def gm_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
+    """A gm consortium node of this module's own (the shared one must keep its member list)."""
+    consortium = tmp_path_factory.mktemp("licence-consortium") / "cons"
+    init_consortium(consortium, 3, "gm")
+    yield from _node(tmp_path_factory.mktemp("licence-node"), "gm", consortium)
 
 
 @pytest.fixture(scope="module")

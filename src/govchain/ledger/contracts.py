@@ -111,6 +111,7 @@ class Contract:
     policies: Mapping[str, Policy] = field(default_factory=dict)
     restricted: Mapping[str, RestrictedQuery] = field(default_factory=dict)
     receipt_proof: ReceiptProof | None = None
+    provable: tuple[bytes, ...] = ()  # key prefixes (in its namespace) whose values can be proven alone
 
 
 class Registry:
@@ -118,6 +119,9 @@ class Registry:
 
     def __init__(self, contracts: list[Contract]) -> None:
         self._contracts = {c.name: c for c in contracts}
+        self.provable_prefixes: tuple[bytes, ...] = tuple(
+            c.name.encode() + b"/" + prefix for c in contracts for prefix in c.provable
+        )
         self.read_policies: dict[tuple[str, str], ReadPolicy] = {
             (c.name, name): r.policy for c in contracts for name, r in c.restricted.items()
         }

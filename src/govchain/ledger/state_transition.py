@@ -14,11 +14,11 @@ Nothing here touches the disk: the caller commits the outcome atomically.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from govchain import codec, merkle
+from govchain import codec, merkle, smt
 from govchain.crypto import Suite
 from govchain.ledger import errors
 from govchain.ledger.blocks import ChainParams, Genesis, Header
@@ -29,7 +29,14 @@ from govchain.ledger.membership import Policy, RawState, authorize, policy_of
 from govchain.ledger.orgs import Org
 from govchain.ledger.results import TxResult, log_leaf
 from govchain.ledger.transactions import SignedTx, check_tx_context
-from govchain.state import BlockState, ContractState, StateReader, next_state_root
+from govchain.state import (
+    BlockState,
+    ContractState,
+    ProvableNodes,
+    StateReader,
+    state_root_from_parts,
+    write_set_root,
+)
 
 
 class ChainReader(StateReader, Protocol):
@@ -72,6 +79,8 @@ class BlockOutcome:
     log_nodes: list[tuple[int, int, bytes]]
     log_frontier: tuple[bytes, ...]
     dropped: list[tuple[SignedTx, str, str]]  # (tx, reason code, message)
+    # (previous state root, write-set root, provable root) when the state root binds a provable root
+    state_parts: tuple[bytes, bytes, bytes] | None = None
 
 
 def apply_block(
@@ -109,6 +118,13 @@ def apply_block(
 
     result_hashes = [suite.hash(b) for b in result_bytes]
     h = suite.hash
+    provable_root = update_provable(h, chain.registry.provable_prefixes, block_state)
+    state_root, parts = parent.header.state_root, None
+    if block_state.writes:  # a block that writes nothing keeps the state root
+        write_set = write_set_root(h, block_state.writes)
+        state_root = state_root_from_parts(h, parent.header.state_root, write_set, provable_root)
+        if provable_root != smt.EMPTY:
+            parts = (parent.header.state_root, write_set, provable_root)
     log = merkle.MerkleLog(h, parent.header.log_size, list(parent.log_frontier))
     log_nodes = log.append_many(
         [merkle.leaf_hash(h, log_leaf(tx.id, rh)) for tx, rh in zip(included, result_hashes, strict=True)]
@@ -121,13 +137,39 @@ def apply_block(
         tx_count=len(included),
         tx_root=merkle.root_from_leaf_hashes(h, [merkle.leaf_hash(h, tx.id) for tx in included]),
         result_root=merkle.root_from_leaf_hashes(h, [merkle.leaf_hash(h, rh) for rh in result_hashes]),
-        state_root=next_state_root(h, parent.header.state_root, block_state.writes),
+        state_root=state_root,
         log_size=log.size,
         log_root=log.root(),
     )
     return BlockOutcome(
-        header, included, results, result_bytes, block_state.writes, log_nodes, tuple(log.frontier), dropped
+        header,
+        included,
+        results,
+        result_bytes,
+        block_state.writes,
+        log_nodes,
+        tuple(log.frontier),
+        dropped,
+        parts,
     )
+
+
+def update_provable(
+    h: Callable[[bytes], bytes], prefixes: tuple[bytes, ...], block_state: BlockState
+) -> bytes:
+    """Carry the block's writes to provable keys into the sparse Merkle tree; its root after them.
+
+    Leaves are `H(key)` -> `H(value)`; a deleted key leaves the tree. Nothing to do (and
+    EMPTY) on a chain whose contracts declare nothing provable.
+    """
+    if not prefixes or not block_state.writes:
+        return smt.EMPTY
+    changes = {
+        h(key): None if value is None else h(value)
+        for key, value in block_state.writes.items()
+        if key.startswith(prefixes)
+    }
+    return smt.update(h, ProvableNodes(block_state), changes)
 
 
 def admit_in_block(

@@ -380,7 +380,8 @@ class Node:
                 zip(outcome.txs, outcome.results, outcome.result_bytes, strict=True)
             )
         ]
-        write = self._seal(outcome.header, stored, outcome.writes, outcome.log_nodes, outcome.log_frontier)
+        o = outcome
+        write = self._seal(o.header, stored, o.writes, o.log_nodes, o.log_frontier, o.state_parts)
         self.parent = Parent(outcome.header, outcome.log_frontier)
         return _Sealed(write, outcome, batch, started)
 
@@ -430,6 +431,7 @@ class Node:
         writes: dict[bytes, bytes | None],
         log_nodes: list[tuple[int, int, bytes]],
         frontier: tuple[bytes, ...],
+        state_parts: tuple[bytes, bytes, bytes] | None = None,
     ) -> BlockWrite:
         """Sign the header and assemble everything the block writes."""
         header_bytes = header.encode()
@@ -447,6 +449,7 @@ class Node:
             txs=txs,
             writes=writes,
             log_nodes=log_nodes,
+            state_parts=None if state_parts is None else codec.encode(list(state_parts)),
         )
 
     # --- reads ----------------------------------------------------------------------

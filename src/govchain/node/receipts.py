@@ -11,12 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from govchain import codec, merkle
+from govchain import codec, merkle, smt
 from govchain.ledger import errors
 from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
+from govchain.state import SMT_NODES
+from govchain.store.sqlite import Store, StoredBlock
 from govchain.verify.receipt import RECEIPT_FORMAT, RECEIPT_VERSION
+from govchain.verify.state import STATE_PROOF_FORMAT, STATE_PROOF_VERSION
 
 MAX_EMBEDDED_ENVELOPE = 64 * 1024
 
@@ -56,30 +59,12 @@ def build_receipt(node: Node, tx_id: bytes, digest: bytes | None = None) -> dict
     elif digest is not None:
         raise ProofUnavailable("not_found", "this transaction anchored no document")
 
-    signatures = codec.decode(block.signatures)
-    quorum = node.genesis.quorum()
-    valid = count_valid_signatures(
-        node.suite, block.header, [HeaderSignature.from_value(s) for s in signatures], node.genesis.signers
-    )
-    if valid < quorum:  # a receipt must verify offline, so it waits for the block's finality
-        raise ProofUnavailable(
-            errors.NOT_FINAL, f"block {header.height} has {valid} of the {quorum} signatures it needs; retry"
-        )
     receipt: dict[str, Any] = {
         "format": RECEIPT_FORMAT,
         "version": RECEIPT_VERSION,
         "suite": node.suite.name,
-        "chain": {
-            "id": node.genesis.chain_id,
-            "genesis_hash": node.genesis_hash.hex(),
-            "genesis": node.genesis.encode().hex(),
-        },
-        "block": {
-            "height": header.height,
-            "hash": block.hash.hex(),
-            "header": block.header.hex(),
-            "signatures": [{"key": s["key"].hex(), "sig": s["sig"].hex()} for s in signatures],
-        },
+        "chain": _chain(node),
+        "block": _final_block(node, block, header),
         "tx": {
             "id": tx_id.hex(),
             "envelope": stored.envelope.hex() if len(stored.envelope) <= MAX_EMBEDDED_ENVELOPE else None,
@@ -98,6 +83,84 @@ def build_receipt(node: Node, tx_id: bytes, digest: bytes | None = None) -> dict
     if document is not None:
         receipt["document"] = document
     return receipt
+
+
+def _chain(node: Node) -> dict[str, Any]:
+    return {
+        "id": node.genesis.chain_id,
+        "genesis_hash": node.genesis_hash.hex(),
+        "genesis": node.genesis.encode().hex(),
+    }
+
+
+def _final_block(node: Node, block: StoredBlock, header: Header) -> dict[str, Any]:
+    """The block part of an offline proof; only a final block's signatures verify offline."""
+    signatures = codec.decode(block.signatures)
+    quorum = node.genesis.quorum()
+    valid = count_valid_signatures(
+        node.suite, block.header, [HeaderSignature.from_value(s) for s in signatures], node.genesis.signers
+    )
+    if valid < quorum:  # a proof must verify offline, so it waits for the block's finality
+        raise ProofUnavailable(
+            errors.NOT_FINAL, f"block {header.height} has {valid} of the {quorum} signatures it needs; retry"
+        )
+    return {
+        "height": header.height,
+        "hash": block.hash.hex(),
+        "header": block.header.hex(),
+        "signatures": [{"key": s["key"].hex(), "sig": s["sig"].hex()} for s in signatures],
+    }
+
+
+class _CommittedNodes:
+    """The sparse Merkle tree's nodes as committed (read only)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def get(self, position: bytes) -> bytes | None:
+        return self._store.state_get(SMT_NODES + position)
+
+    def put(self, position: bytes, node: bytes | None) -> None:
+        raise RuntimeError("proofs only read the tree")
+
+
+def build_state_proof(node: Node, key: bytes) -> dict[str, Any]:
+    """An offline proof of one provable key's current value (or absence), at the latest block.
+
+    Layout and checks: docs/protocol.md, "State proofs"; `govchain.verify.state` verifies it.
+    """
+    prefixes = node.registry.provable_prefixes
+    if not prefixes or not key.startswith(prefixes):
+        raise ProofUnavailable("not_provable", "this key is not kept in the provable state tree")
+    h = node.suite.hash
+    with node.store.snapshot():  # the block, the parts, the value and the tree: one committed state
+        block = node.store.latest_block()
+        assert block is not None
+        header = Header.decode(block.header)
+        found = node.store.state_parts_at(header.height)
+        if found is None:
+            raise ProofUnavailable(errors.NOT_FOUND, "nothing provable has been written on this chain yet")
+        previous, write_set, root = codec.decode(found[1])
+        value = node.store.state_get(key)
+        value_hash, proof = smt.prove(h, _CommittedNodes(node.store), h(key))
+        final = _final_block(node, block, header)
+    if value_hash != (None if value is None else h(value)):
+        raise ProofUnavailable("proof_unavailable", "the state changed while the proof was built; retry")
+    return {
+        "format": STATE_PROOF_FORMAT,
+        "version": STATE_PROOF_VERSION,
+        "suite": node.suite.name,
+        "chain": _chain(node),
+        "block": final,
+        "state": {"previous": previous.hex(), "write_set": write_set.hex(), "provable_root": root.hex()},
+        "key": key.hex(),
+        "value": None if value is None else value.hex(),
+        "proof": {
+            "siblings": [s.hex() for s in proof.siblings],
+            "other_leaf": None if proof.other_leaf is None else [x.hex() for x in proof.other_leaf],
+        },
+    }
 
 
 def _printable(value: Any) -> Any:

@@ -6,14 +6,16 @@
   through its own connection, which WAL lets run beside the writer.
 - Tables: `meta` (genesis), `blocks`, `txs` (keyed by their index in the chain's
   Merkle log, which is also their global order), `state` (latest value of each
-  key), `state_history` (every version), `log_nodes` (perfect subtrees of the log).
+  key), `state_history` (every version), `log_nodes` (perfect subtrees of the log),
+  `state_parts` (what a block's state root is made of, once state is provable).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +43,7 @@ CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL, hei
 CREATE TABLE IF NOT EXISTS state_history (
     key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB, PRIMARY KEY (key, height)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS state_parts (height INTEGER PRIMARY KEY, parts BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS log_nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
 ) WITHOUT ROWID;
@@ -78,6 +81,7 @@ class BlockWrite:
     txs: Sequence[tuple[int, bytes, bytes, bytes, str]]  # (log_index, id, envelope, result, message)
     writes: dict[bytes, bytes | None]
     log_nodes: Sequence[tuple[int, int, bytes]]
+    state_parts: bytes | None = None  # CBOR [previous state root, write-set root, provable root]
 
 
 class Store:
@@ -134,6 +138,9 @@ class Store:
                 [(k, block.height, v) for k, v in block.writes.items()],
             )
             c.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", block.log_nodes)
+            if block.state_parts is not None:
+                parts = (block.height, block.state_parts)
+                c.execute("INSERT OR REPLACE INTO state_parts VALUES (?, ?)", parts)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -147,6 +154,23 @@ class Store:
         self._reader().execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
 
     # --- reads (any thread) -------------------------------------------------------
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one committed state (this thread's connection, one read transaction)."""
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
+    def state_parts_at(self, height: int) -> tuple[int, bytes] | None:
+        """The last block at or below `height` that stored state-root parts: (its height, parts)."""
+        row = self._reader().execute(
+            "SELECT height, parts FROM state_parts WHERE height <= ? ORDER BY height DESC LIMIT 1", (height,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
 
     def meta_get(self, key: str) -> bytes | None:
         row = self._reader().execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()

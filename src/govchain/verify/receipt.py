@@ -56,7 +56,7 @@ class Verdict:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-class _Fail(Exception):
+class CheckFailed(Exception):
     def __init__(self, failure: str, message: str) -> None:
         super().__init__(message)
         self.failure = failure
@@ -104,24 +104,29 @@ def load_receipt(text: str | bytes) -> dict[str, Any]:
     return receipt
 
 
+def format_suite(document: dict[str, Any], name: str, version: int, what: str) -> Suite:
+    """Check 1: a known format and version; the suite it names."""
+    found = document.get("version")
+    if document.get("format") != name or type(found) is not int or found != version:
+        raise ReceiptUnreadable(f"not a {name} version {version} {what}")
+    try:
+        return get_suite(str(document.get("suite")))
+    except ValueError:
+        raise ReceiptUnreadable(f"unknown suite {document.get('suite')!r}") from None
+
+
 def verify_receipt(
     receipt: dict[str, Any], file_bytes: bytes | None = None, trusted_genesis: bytes | None = None
 ) -> Verdict:
     """Check a parsed receipt. Raises ReceiptUnreadable for malformed input."""
-    version = receipt.get("version")
-    if receipt.get("format") != RECEIPT_FORMAT or type(version) is not int or version != RECEIPT_VERSION:
-        raise ReceiptUnreadable(f"not a {RECEIPT_FORMAT} version {RECEIPT_VERSION} receipt")
-    try:
-        suite = get_suite(str(receipt.get("suite")))
-    except ValueError:
-        raise ReceiptUnreadable(f"unknown suite {receipt.get('suite')!r}") from None
+    suite = format_suite(receipt, RECEIPT_FORMAT, RECEIPT_VERSION, "receipt")
     try:
         parts = _parse(receipt)
     except (KeyError, TypeError, AttributeError) as exc:
         raise ReceiptUnreadable(f"missing or malformed field: {exc}") from None
     try:
         facts = _check(suite, parts, file_bytes, trusted_genesis)
-    except _Fail as exc:
+    except CheckFailed as exc:
         return Verdict(False, exc.failure, exc.message)
     return Verdict(True, None, "valid", facts)
 
@@ -154,6 +159,58 @@ def _parse(receipt: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+RECEIPT_HEADER = {"log_size": int, "tx_count": int, "height": int, "time": int, "log_root": bytes}
+
+
+def check_block(
+    suite: Suite,
+    genesis_bytes: bytes,
+    genesis: dict[str, Any],
+    genesis_hash: bytes,
+    header_bytes: bytes,
+    header: dict[str, Any],
+    signatures: list[tuple[bytes, bytes]],
+    trusted_genesis: bytes | None,
+    header_fields: dict[str, type],
+) -> set[bytes]:
+    """Checks 2 and 3 for a signed block header (given raw and decoded): which chain, and a
+    quorum of its signers. Returns the keys whose signatures verified. Shared by every offline
+    proof that rests on a signed header (receipts, state proofs).
+    """
+    h = suite.hash
+    signers_list = genesis.get("signers")
+    if type(signers_list) is not list or any(type(k) is not bytes or len(k) != 65 for k in signers_list):
+        raise ReceiptUnreadable("chain.genesis signers must be 65-byte public keys")
+    for name, kind in header_fields.items():
+        if type(header.get(name)) is not kind:
+            what = "an integer" if kind is int else "bytes"
+            raise ReceiptUnreadable(f"block.header field '{name}' must be {what}")
+
+    # 2. which chain
+    if h(genesis_bytes) != genesis_hash:
+        raise CheckFailed(WRONG_CHAIN, "the genesis document does not hash to the stated chain identity")
+    if trusted_genesis is not None and genesis_hash != trusted_genesis:
+        raise CheckFailed(WRONG_CHAIN, "the receipt is from a different chain than the one you trust")
+    if genesis.get("suite") != suite.name:
+        raise CheckFailed(WRONG_CHAIN, "the receipt's suite is not the chain's suite")
+    if header.get("chain") != genesis.get("chain"):
+        raise CheckFailed(WRONG_CHAIN, "the block header names another chain")
+
+    # 3. a quorum of the chain's signers signed the header
+    signers = set(signers_list)
+    quorum = len(signers) * 2 // 3 + 1
+    good = {
+        key
+        for key, sig in signatures
+        if key in signers and suite.verify(key, HEADER_DOMAIN + header_bytes, sig)
+    }
+    if len(good) < quorum:
+        raise CheckFailed(
+            SIGNATURE, f"block header has {len(good)} valid signer signatures; {quorum} required"
+        )
+    return good
+
+
 def _check(
     suite: Suite, p: dict[str, Any], file_bytes: bytes | None, trusted_genesis: bytes | None
 ) -> dict[str, Any]:
@@ -161,35 +218,19 @@ def _check(
     genesis = _cbor_map(p["genesis_bytes"], "chain.genesis", 1)
     header = _cbor_map(p["header_bytes"], "block.header", 1)
     result = _cbor_map(p["result_bytes"], "result", 1)
-    signers_list = genesis.get("signers")
-    if type(signers_list) is not list or any(type(k) is not bytes or len(k) != 65 for k in signers_list):
-        raise ReceiptUnreadable("chain.genesis signers must be 65-byte public keys")
-    for name in ("log_size", "tx_count", "height", "time"):
-        if type(header.get(name)) is not int:
-            raise ReceiptUnreadable(f"block.header field '{name}' must be an integer")
-    if type(header.get("log_root")) is not bytes:
-        raise ReceiptUnreadable("block.header field 'log_root' must be bytes")
+    good = check_block(
+        suite,
+        p["genesis_bytes"],
+        genesis,
+        p["genesis_hash"],
+        p["header_bytes"],
+        header,
+        p["signatures"],
+        trusted_genesis,
+        RECEIPT_HEADER,
+    )
 
-    # 2. which chain
-    if h(p["genesis_bytes"]) != p["genesis_hash"]:
-        raise _Fail(WRONG_CHAIN, "the genesis document does not hash to the stated chain identity")
-    if trusted_genesis is not None and p["genesis_hash"] != trusted_genesis:
-        raise _Fail(WRONG_CHAIN, "the receipt is from a different chain than the one you trust")
-    if genesis.get("suite") != suite.name:
-        raise _Fail(WRONG_CHAIN, "the receipt's suite is not the chain's suite")
-    if header.get("chain") != genesis.get("chain"):
-        raise _Fail(WRONG_CHAIN, "the block header names another chain")
-
-    # 3. signatures: header quorum, then the sender's signature
-    signers = set(signers_list)
-    quorum = len(signers) * 2 // 3 + 1
-    good = {
-        key
-        for key, sig in p["signatures"]
-        if key in signers and suite.verify(key, HEADER_DOMAIN + p["header_bytes"], sig)
-    }
-    if len(good) < quorum:
-        raise _Fail(SIGNATURE, f"block header has {len(good)} valid signer signatures; {quorum} required")
+    # 3. the sender's signature
     body: dict[str, Any] | None = None
     if p["envelope"] is not None:
         envelope = _cbor_map(p["envelope"], "tx.envelope")
@@ -197,7 +238,7 @@ def _check(
         if type(body_bytes) is not bytes:
             raise ReceiptUnreadable("tx.envelope has no body")
         if h(body_bytes) != p["tx_id"]:
-            raise _Fail(PROOF, "the transaction does not match its id")
+            raise CheckFailed(PROOF, "the transaction does not match its id")
         body = _cbor_map(body_bytes, "tx.body")
         sender, sig = body.get("from"), envelope.get("sig")
         if (
@@ -205,19 +246,19 @@ def _check(
             or type(sig) is not bytes
             or not suite.verify(sender, TX_DOMAIN + body_bytes, sig)
         ):
-            raise _Fail(SIGNATURE, "the transaction's signature does not verify")
+            raise CheckFailed(SIGNATURE, "the transaction's signature does not verify")
         if body.get("chain") != genesis.get("chain"):
-            raise _Fail(WRONG_CHAIN, "the transaction names another chain")
+            raise CheckFailed(WRONG_CHAIN, "the transaction names another chain")
 
     # 4. proofs: the log, the result, the document
     size, index = p["size"], p["index"]
     if size != header["log_size"] or not size - header["tx_count"] <= index < size:
-        raise _Fail(PROOF, "the log position is not inside the signed block")
+        raise CheckFailed(PROOF, "the log position is not inside the signed block")
     leaf = merkle.leaf_hash(h, p["tx_id"] + h(p["result_bytes"]))
     if not merkle.verify_inclusion(h, leaf, index, size, p["path"], header["log_root"]):
-        raise _Fail(PROOF, "the Merkle inclusion proof does not match the signed log root")
+        raise CheckFailed(PROOF, "the Merkle inclusion proof does not match the signed log root")
     if result.get("code") != "ok":
-        raise _Fail(PROOF, f"the transaction failed on chain ({result.get('code')})")
+        raise CheckFailed(PROOF, f"the transaction failed on chain ({result.get('code')})")
     document = p["document"]
     if document is not None:
         _check_document(h, document, body, result)
@@ -227,7 +268,7 @@ def _check(
         if document is None:
             raise ReceiptUnreadable("this receipt anchors no document, so there is no file to compare")
         if h(file_bytes) != document["digest"]:
-            raise _Fail(
+            raise CheckFailed(
                 FILE_ALTERED, "the file's digest differs from the anchored digest: the file was altered"
             )
 
@@ -250,21 +291,21 @@ def _check_document(
     expected_method = "anchor" if batch_index is None else "anchor_batch"
     is_notary = result.get("contract") == "notary" and result.get("method") == expected_method
     if not is_notary or type(data) is not dict:
-        raise _Fail(PROOF, f"the transaction is not a notary {expected_method}")
+        raise CheckFailed(PROOF, f"the transaction is not a notary {expected_method}")
     if batch_index is None:
         if body is None or body.get("args", {}).get("digest") != digest:
-            raise _Fail(PROOF, "the transaction did not anchor this digest")
+            raise CheckFailed(PROOF, "the transaction did not anchor this digest")
         return
     if (
         type(batch_index) is not int
         or type(data.get("root")) is not bytes
         or type(data.get("count")) is not int
     ):
-        raise _Fail(PROOF, "the result holds no batch root for this document")
+        raise CheckFailed(PROOF, "the result holds no batch root for this document")
     leaf = merkle.leaf_hash(h, digest)
     if not merkle.verify_inclusion(h, leaf, batch_index, data["count"], document["batch_path"], data["root"]):
-        raise _Fail(PROOF, "the document is not in the anchored batch")
+        raise CheckFailed(PROOF, "the document is not in the anchored batch")
     if body is not None:
         digests = body.get("args", {}).get("digests") or []
         if batch_index >= len(digests) or digests[batch_index] != digest:
-            raise _Fail(PROOF, "the transaction did not anchor this digest at this position")
+            raise CheckFailed(PROOF, "the transaction did not anchor this digest at this position")

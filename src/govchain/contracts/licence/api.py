@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Request
 
 from govchain import codec
 from govchain.api.common import ApiError, jsonable, parse_hex
-from govchain.contracts.licence.contract import NAME
+from govchain.contracts.licence.contract import NAME, record_key
 from govchain.contracts.licence.model import (
     REGISTRY_KIND,
     STATUS_PURPOSES,
@@ -25,6 +25,7 @@ from govchain.ledger.governance import versioned
 from govchain.ledger.requests import verify_request
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
+from govchain.node.receipts import build_state_proof
 
 
 def licence_router(node: Node) -> APIRouter:
@@ -101,6 +102,13 @@ def licence_router(node: Node) -> APIRouter:
             wanted = parse_hex(digest, "digest", 32)
             reply["digest_matches"] = wanted in (found["data_digest"], found["file_digest"])
         return reply
+
+    @router.get("/{licence_id}/proof")
+    def proof(licence_id: str) -> dict[str, Any]:
+        """An offline status proof: the licence's record under the latest final block's signed state
+        root (`govchain licence verify-status` checks it with no node)."""
+        current(licence_id)  # a clear not_found / invalid_args first
+        return build_state_proof(node, record_key(licence_id))
 
     @router.get("/{licence_id}/history")
     def history(licence_id: str) -> dict[str, Any]:

@@ -392,3 +392,55 @@ def verify_vc(
         return
     console.print(f"[red]INVALID[/] ({verdict.check}): {verdict.message}")
     raise typer.Exit(1)
+
+
+@licence_app.command("proof")
+def proof(
+    licence: str = typer.Argument(..., help="Licence id"),
+    out: Path = typer.Option(..., "--out", help="Where to write the status proof (JSON)"),
+    node: str = NODE_OPTION,
+) -> None:
+    """Fetch an offline status proof: the licence's record under the latest final block."""
+    try:
+        found = _licences(node).client.get(f"/v1/licences/{licence}/proof")
+    except SdkError as exc:
+        _refused(exc)
+    out.write_text(json.dumps(found, indent=2), encoding="utf-8")
+    console.print(f"status proof of {licence} at block {found['block']['height']} written to {out}")
+
+
+@licence_app.command("verify-status")
+def verify_status(
+    proof_file: Path = typer.Argument(..., help="A status proof (`govchain licence proof`)"),
+    licence: str = typer.Option(None, "--licence", help="The licence it must be for (default: the proof's)"),
+    chain: str = typer.Option(None, "--chain", help="Genesis hash of the chain you trust"),
+    max_age_hours: float = typer.Option(None, "--max-age-hours", min=0, help="Refuse older proofs"),
+    bundle: Path = typer.Option(None, "--bundle", help="Also check that this bundle is the current version"),
+) -> None:
+    """Offline, with no node: the licence's status as of the proof's block.
+
+    Exit 0 if the proof verifies and the licence is valid, 1 if not (naming the check), 2 if unreadable.
+    """
+    from govchain.contracts.licence.proof import check_status_proof
+    from govchain.verify.receipt import ReceiptUnreadable
+    from govchain.verify.state import load_state_proof
+
+    try:
+        document = load_state_proof(proof_file.read_bytes())
+        lid = licence or bytes.fromhex(document["key"]).decode().removeprefix("licence/l/")
+        trusted = bytes.fromhex(chain) if chain else None
+        data = _json_file(bundle, "bundle") if bundle else None
+        max_age = None if max_age_hours is None else int(max_age_hours * 3_600_000)
+        verdict = check_status_proof(document, lid, int(time.time() * 1000), trusted, max_age, data)
+    except (OSError, ReceiptUnreadable, ValueError, KeyError, UnicodeDecodeError) as exc:
+        fail(f"cannot read the proof: {exc}", 2)
+    when = ""
+    if verdict.time_ms is not None:
+        from govchain.contracts.licence.vc import iso
+
+        when = f" (block {verdict.height}, {iso(verdict.time_ms)})"
+    if verdict.ok:
+        console.print(f"[green]VALID[/] {verdict.message}{when}")
+        return
+    console.print(f"[red]NOT VALID[/] ({verdict.check}): {verdict.message}{when}")
+    raise typer.Exit(1)

@@ -75,6 +75,11 @@ LICENCE_NOT_VALID = "licence_not_valid"
 # --- helpers --------------------------------------------------------------------------
 
 
+def record_key(licence: str) -> bytes:
+    """The full state key of a licence's record (provable: status proofs prove its value)."""
+    return NAME.encode() + b"/l/" + licence.encode()
+
+
 def _u32(n: int) -> bytes:
     return n.to_bytes(4, "big")
 
@@ -447,4 +452,5 @@ CONTRACT = Contract(
         "stats": RestrictedQuery(stats, ReadPolicy(roles=frozenset({AUDITOR}))),
     },
     policies={"issue": ISSUERS} | {op: ISSUERS for op in TRANSITIONS},
+    provable=(b"l/",),  # each licence's record: its status can be proven offline (status proofs)
 )

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from govchain import codec
+from govchain import codec, smt
 from govchain.contracts import default_registry
 from govchain.contracts.licence.model import (
     DAY_MS,
@@ -32,6 +32,7 @@ from govchain.ledger.state_transition import ChainContext, Parent
 from govchain.ledger.transactions import make_tx
 from govchain.merkle import root_from_leaf_hashes
 from govchain.node.consortium import init_consortium
+from govchain.state import SMT_NODES
 from tests.harness import MemoryState, run_block
 
 
@@ -301,3 +302,33 @@ def test_status_lists_follow_the_lifecycle(world: World) -> None:
     assert bits("suspension") == (False, True)
     assert world.send("issuer2", "revoke", {"id": second, "reason": "fraud"}) == "ok"
     assert bits("suspension") == (False, False) and bits("revocation") == (False, True)
+
+
+def test_licence_records_are_provable_under_the_state_root(world: World) -> None:
+    """Each block binds the sparse Merkle root of the licence records into its state root."""
+    first = world.issue()
+    second = world.issue()
+    assert world.send("issuer2", "suspend", {"id": first, "reason": "check"}) == "ok"
+    h = world.chain.suite.hash
+
+    class Nodes:
+        def get(self, position: bytes) -> bytes | None:
+            return world.state.state.get(SMT_NODES + position)
+
+        def put(self, position: bytes, node: bytes | None) -> None:
+            raise AssertionError("read only")
+
+    root = smt.root(h, Nodes())
+    assert root != smt.EMPTY
+    for lid in (first, second, "BL-org2-00000099-0"):
+        key = b"licence/l/" + lid.encode()
+        value = world.state.state.get(key)
+        value_hash, proof = smt.prove(h, Nodes(), h(key))
+        assert value_hash == (None if value is None else h(value))
+        assert smt.verify(h, root, h(key), value_hash, proof)
+    # The suspension is what the tree holds now, and nothing but the licence records is in it.
+    value_hash, _ = smt.prove(h, Nodes(), h(b"licence/l/" + first.encode()))
+    assert value_hash == h(world.state.state[b"licence/l/" + first.encode()])
+    assert codec.decode(world.state.state[b"licence/l/" + first.encode()])["status"] == "suspended"
+    leaves = [v for k, v in world.state.state.items() if k.startswith(SMT_NODES) and v.startswith(b"L")]
+    assert len(leaves) == 2

@@ -62,6 +62,11 @@ def register_type(consortium: Path, tmp_path: Path) -> None:
         ok("proposal", "vote", out.split("proposal ")[1].split()[0], "--consortium", cons, "--org", org)
 
 
+def proof_check(proof: Path, *options: str) -> tuple[int, str]:
+    result = run("licence", "verify-status", str(proof), *options)
+    return result.exit_code, " ".join(result.output.split())
+
+
 def vc_check(vc: Path) -> tuple[int, str]:
     result = run("licence", "verify-vc", str(vc))
     return result.exit_code, result.output
@@ -117,6 +122,20 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert refused.exit_code == 2 and "gm" in refused.output
 
+    # An offline status proof: valid now, checked with no node; tampering or another chain is caught.
+    early = tmp_path / "proof-issued.json"
+    ok("licence", "proof", licence, "--out", str(early))
+    assert "VALID" in ok("licence", "verify-status", str(early), "--bundle", str(bundle))
+    forged_proof = json.loads(early.read_text())
+    forged_proof["value"] = forged_proof["value"][:-2] + (
+        "00" if forged_proof["value"][-2:] != "00" else "01"
+    )
+    (tmp_path / "forged-proof.json").write_text(json.dumps(forged_proof))
+    code, output = proof_check(tmp_path / "forged-proof.json")
+    assert code == 1 and "(proof)" in output
+    code, output = proof_check(early, "--chain", "00" * 32)
+    assert code == 1 and "(wrong_chain)" in output
+    assert proof_check(tmp_path / "fields.json")[0] == 2  # not a proof at all
     # Its W3C VC 2.0 export verifies; a tampered copy does not; nobody but the issuer exports it.
     vc = tmp_path / "licence.vc.json"
     ok("licence", "export-vc", "--bundle", str(bundle), "--key", issuer, "--out", str(vc))
@@ -156,6 +175,13 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     ok("licence", "suspend", licence, "--reason", "涉嫌违规经营", "--key", issuer)
     assert status(licence) == "suspended"
+    suspended = tmp_path / "proof-suspended.json"
+    ok("licence", "proof", licence, "--out", str(suspended))
+    code, output = proof_check(suspended)
+    assert code == 1 and "(status)" in output and "suspended" in output
+    # The earlier proof still shows the licence valid at its own block, but not as a fresh answer.
+    code, output = proof_check(early, "--max-age-hours", "0")
+    assert code == 1 and "(stale)" in output
     assert vc_check(vc)[0] == 1 and "(suspended)" in vc_check(vc)[1]
     refused = run("licence", "use", str(multi), "--key", relying)
     assert refused.exit_code == 1 and "licence_not_valid" in refused.output
