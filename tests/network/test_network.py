@@ -16,8 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.progress import Progress
 from typer.testing import CliRunner
 
+from govchain.cli.bench_network import run_network_bench
 from govchain.cli.main import app
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
@@ -132,6 +134,12 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
     verdict = verify_receipt(receipt, None, bytes.fromhex(genesis["genesis_hash"]))
     assert verdict.ok, verdict.message
 
+    # the network benchmark drives every peer and sees every transaction finalised (no timing asserted)
+    with Progress(disable=True) as progress:
+        result = run_network_bench(network.directory, 200, 50, 2, progress)
+    assert (result["committed"], result["finalised"], result["failed"]) == (200, 200, 0)
+    bench_txs = 200 + ORGS  # and its enrolment attempts, recorded as `conflict` (already enrolled)
+
     # kill -9 org4's peer; the others go on (3 of 4 signers are a quorum); restarted, it catches up
     victim = next(p for p in read_pids(network.directory) if p["name"] == "org4-peer")
     os.kill(victim["pid"], signal.SIGKILL)
@@ -146,7 +154,7 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
     restart_peer(network, "org4")
     rows = wait_same_head(network)
     views = same_blocks(network, rows[0]["height"])
-    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more)
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + bench_txs + len(more)
 
     # kill -9 org2's nats-server: its peer fails over to another server, and nothing is lost or doubled
     server = next(p for p in read_pids(network.directory) if p["name"] == "org2-nats")
@@ -161,7 +169,9 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
         post_until_accepted(node, last[k::ORGS])
     rows = wait_same_head(network, timeout=60)
     views = same_blocks(network, rows[0]["height"])
-    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more) + len(last)
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + bench_txs + len(more) + len(
+        last
+    )
 
 
 def post_until_accepted(node: net.OrgNode, txs: list[SignedTx], timeout: float = 60.0) -> None:
