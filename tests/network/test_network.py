@@ -240,3 +240,43 @@ def test_a_process_that_fails_to_start_is_reported_at_once(
     assert caught.value.reason == "start_failed" and "org2-nats" in caught.value.message
     assert read_pids(created.directory) == []  # what did start was stopped again
     assert not net.port_open(created.orgs[0].client_port)
+
+
+def test_cluster_routes_accept_only_the_consortium_tls_certificates(tmp_path: Path) -> None:
+    import ssl
+    import subprocess
+
+    from govchain.node.nats_tls import make_org_tls
+
+    nats = net.find_nats_server()
+    if nats is None:
+        pytest.fail("nats-server is missing: run scripts/install-nats.sh (sudo apt-get install nats-server)")
+    nats_port, api_port = free_bases()
+    created = init_network(tmp_path / "net", 2, "gm", nats_port, api_port)  # TLS is P-256 even for gm
+    org1, org2 = (created.folder(o.org) for o in created.orgs)
+    make_org_tls(tmp_path / "outsider", "outsider")  # a CA the consortium never listed
+    proc = subprocess.Popen(
+        [nats, "-c", str(org1 / "nats.conf")], cwd=org1, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+    def handshake(folder: Path) -> bool:
+        context = ssl.create_default_context(cafile=str(org2 / "tls" / "cluster-cas.pem"))
+        context.load_cert_chain(str(folder / "tls" / "server.pem"), str(folder / "tls" / "server-key.pem"))
+        with socket.create_connection(("127.0.0.1", created.orgs[0].cluster_port), timeout=5) as raw:
+            try:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"PING\r\n")  # a refused client certificate shows on first use (TLS 1.3)
+                    return bool(tls.recv(1))
+            except (ssl.SSLError, ConnectionError, TimeoutError):
+                return False
+
+    try:
+        deadline = time.monotonic() + 10
+        while not net.port_open(created.orgs[0].cluster_port):
+            assert time.monotonic() < deadline and proc.poll() is None, "nats-server did not start"
+            time.sleep(0.05)
+        assert handshake(org2)  # another member's server: accepted
+        assert not handshake(tmp_path / "outsider")  # anyone else: refused
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

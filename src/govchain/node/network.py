@@ -36,6 +36,7 @@ import httpx
 from govchain.crypto.keyfile import KeyFile
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
+from govchain.node.nats_tls import TLS_DIR, cluster_tls_block, make_org_tls
 
 NETWORK_FILE = "network.json"
 PIDS_FILE = "run/pids.json"
@@ -115,6 +116,7 @@ def nats_config(node: OrgNode, others: list[OrgNode]) -> str:
             f'  name: "{CLUSTER_NAME}"',
             f'  listen: "127.0.0.1:{node.cluster_port}"',
             f"  routes: [{routes}]",
+            *cluster_tls_block(),  # routes are mutual TLS, checked against every org's TLS CA
             "}",
         ]
     return "\n".join(lines) + "\n"
@@ -143,6 +145,9 @@ def init_network(
     )
     network = Network(out, suite, replicas, nodes)
     genesis = (out / GENESIS_FILE).read_bytes()
+    bundle = b"".join(make_org_tls(network.folder(node.org), node.org) for node in nodes)
+    for node in nodes:
+        (network.folder(node.org) / TLS_DIR / "cluster-cas.pem").write_bytes(bundle)
     for node in nodes:
         folder = network.folder(node.org)
         others = [o for o in nodes if o is not node]
