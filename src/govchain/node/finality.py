@@ -65,7 +65,8 @@ class Finality:
         self.final_height = 0
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
-        self._early: dict[int, list[tuple[bytes, HeaderSignature]]] = defaultdict(list)  # (header, sig)
+        # verified signatures for heights not committed here yet: height -> signer -> (header, sig)
+        self._early: dict[int, dict[bytes, tuple[bytes, HeaderSignature]]] = defaultdict(dict)
         self._unsent: set[int] = set()  # heights whose own signature JetStream has not acknowledged yet
         self._wake: asyncio.Event | None = None
         self._sender_task: asyncio.Future[None] | None = None
@@ -127,8 +128,8 @@ class Finality:
 
     def _on_commit(self, event: CommitEvent) -> None:
         with self._lock:
-            waiting = self._early.pop(event.height, [])
-            for header, signature in waiting:
+            waiting = self._early.pop(event.height, {})
+            for header, signature in waiting.values():
                 self._offer(event.height, header, signature)
         self._publish_own(event.height)
 
@@ -204,7 +205,7 @@ class Finality:
             return
         with self._lock:
             if height > self.node.height:
-                self._early[height].append((header, signature))
+                self._early[height][signature.signer] = (header, signature)  # one per signer
             else:
                 self._offer(height, header, signature)
 
