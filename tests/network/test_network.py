@@ -5,6 +5,8 @@ Transactions go in through every peer; every peer must end with the same headers
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import random
 import signal
@@ -16,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
 from rich.progress import Progress
 from typer.testing import CliRunner
 
@@ -280,3 +283,36 @@ def test_cluster_routes_accept_only_the_consortium_tls_certificates(tmp_path: Pa
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_init_for_several_machines_writes_bundles_with_systemd_units(tmp_path: Path) -> None:
+    out = tmp_path / "net"
+    args = ["network", "init", "--orgs", "3", "--out", str(out), "--install-dir", "/srv/gc"]
+    args += ["--host", "org1=10.0.0.1", "--host", "org2=10.0.0.2", "--host", "org3=gov3.example"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    conf = (out / "org2" / "nats.conf").read_text()
+    assert 'listen: "10.0.0.2:14222"' in conf
+    assert '"nats-route://10.0.0.1:14321"' in conf and '"nats-route://gov3.example:14323"' in conf
+    peer = json.loads((out / "org2" / "peer.json").read_text())
+    assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "nats://10.0.0.2:14222"
+    tls = x509.load_pem_x509_certificate((out / "org2" / "tls" / "server.pem").read_bytes())
+    names = tls.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("10.0.0.2") in names.get_values_for_type(x509.IPAddress)
+    unit = (out / "org2" / "systemd" / "govchain-peer-org2.service").read_text()
+    assert "ExecStart=/opt/govchain/.venv/bin/govchain network peer /srv/gc/org2/peer.json" in unit
+    nats_unit = (out / "org2" / "systemd" / "govchain-nats-org2.service").read_text()
+    assert "ExecStart=/usr/sbin/nats-server -c /srv/gc/org2/nats.conf" in nats_unit
+    result = CliRunner().invoke(app, ["network", "up", str(out)])  # not for one machine
+    assert result.exit_code == 1 and "not_local" in result.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "reason"),
+    [("org9=10.0.0.9", "unknown_org"), ("org1=bad host", "invalid_host"), ("org1", "invalid_host")],
+)
+def test_init_refuses_bad_hosts(tmp_path: Path, flag: str, reason: str) -> None:
+    result = CliRunner().invoke(
+        app, ["network", "init", "--orgs", "2", "--out", str(tmp_path / "n"), "--host", flag]
+    )
+    assert result.exit_code == 2 and reason in result.output
