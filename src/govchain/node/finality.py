@@ -196,7 +196,7 @@ class Finality:
                 raise ValueError("bad signature message")
         except Exception:  # anything unreadable is ignored, by every peer alike
             return
-        if signature.signer not in self.signers:
+        if signature.signer not in self.signers or self._have(height, header, signature.signer):
             return
         if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + header, signature.signature):
             log.warning(
@@ -208,6 +208,18 @@ class Finality:
                 self._early[height][signature.signer] = (header, signature)  # one per signer
             else:
                 self._offer(height, header, signature)
+
+    def _have(self, height: int, header: bytes, signer: bytes) -> bool:
+        """This signer's signature of this very header is stored already (a restart re-reads the whole
+        signature stream): no need to verify it again. A signature over another header is still checked."""
+        if height > self.node.height:
+            return False
+        stored = self.node.store.block(height)
+        return (
+            stored is not None
+            and stored.header == header
+            and any(s["key"] == signer for s in codec.decode(stored.signatures))
+        )
 
     def _offer(self, height: int, header: bytes, signature: HeaderSignature) -> None:
         """Add one signer's verified signature over `header` at a committed height (caller holds the lock)."""
