@@ -5,6 +5,8 @@ Transactions go in through every peer; every peer must end with the same headers
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import random
 import signal
@@ -16,8 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from rich.progress import Progress
 from typer.testing import CliRunner
 
+from govchain.cli.bench_network import run_network_bench
 from govchain.cli.main import app
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
@@ -132,6 +137,12 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
     verdict = verify_receipt(receipt, None, bytes.fromhex(genesis["genesis_hash"]))
     assert verdict.ok, verdict.message
 
+    # the network benchmark drives every peer and sees every transaction finalised (no timing asserted)
+    with Progress(disable=True) as progress:
+        result = run_network_bench(network.directory, 200, 50, 2, progress)
+    assert (result["committed"], result["finalised"], result["failed"]) == (200, 200, 0)
+    bench_txs = 200 + ORGS  # and its enrolment attempts, recorded as `conflict` (already enrolled)
+
     # kill -9 org4's peer; the others go on (3 of 4 signers are a quorum); restarted, it catches up
     victim = next(p for p in read_pids(network.directory) if p["name"] == "org4-peer")
     os.kill(victim["pid"], signal.SIGKILL)
@@ -146,7 +157,7 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
     restart_peer(network, "org4")
     rows = wait_same_head(network)
     views = same_blocks(network, rows[0]["height"])
-    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more)
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + bench_txs + len(more)
 
     # kill -9 org2's nats-server: its peer fails over to another server, and nothing is lost or doubled
     server = next(p for p in read_pids(network.directory) if p["name"] == "org2-nats")
@@ -161,7 +172,9 @@ def test_four_orgs_agree_on_every_block(network: Network) -> None:
         post_until_accepted(node, last[k::ORGS])
     rows = wait_same_head(network, timeout=60)
     views = same_blocks(network, rows[0]["height"])
-    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + len(more) + len(last)
+    assert sum(tx_count for _, _, tx_count, _ in views) == ORGS + len(anchors) + bench_txs + len(more) + len(
+        last
+    )
 
 
 def post_until_accepted(node: net.OrgNode, txs: list[SignedTx], timeout: float = 60.0) -> None:
@@ -230,3 +243,76 @@ def test_a_process_that_fails_to_start_is_reported_at_once(
     assert caught.value.reason == "start_failed" and "org2-nats" in caught.value.message
     assert read_pids(created.directory) == []  # what did start was stopped again
     assert not net.port_open(created.orgs[0].client_port)
+
+
+def test_cluster_routes_accept_only_the_consortium_tls_certificates(tmp_path: Path) -> None:
+    import ssl
+    import subprocess
+
+    from govchain.node.nats_tls import make_org_tls
+
+    nats = net.find_nats_server()
+    if nats is None:
+        pytest.fail("nats-server is missing: run scripts/install-nats.sh (sudo apt-get install nats-server)")
+    nats_port, api_port = free_bases()
+    created = init_network(tmp_path / "net", 2, "gm", nats_port, api_port)  # TLS is P-256 even for gm
+    org1, org2 = (created.folder(o.org) for o in created.orgs)
+    make_org_tls(tmp_path / "outsider", "outsider")  # a CA the consortium never listed
+    proc = subprocess.Popen(
+        [nats, "-c", str(org1 / "nats.conf")], cwd=org1, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+    def handshake(folder: Path) -> bool:
+        context = ssl.create_default_context(cafile=str(org2 / "tls" / "cluster-cas.pem"))
+        context.load_cert_chain(str(folder / "tls" / "server.pem"), str(folder / "tls" / "server-key.pem"))
+        with socket.create_connection(("127.0.0.1", created.orgs[0].cluster_port), timeout=5) as raw:
+            try:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    tls.sendall(b"PING\r\n")  # a refused client certificate shows on first use (TLS 1.3)
+                    return bool(tls.recv(1))
+            except (ssl.SSLError, ConnectionError, TimeoutError):
+                return False
+
+    try:
+        deadline = time.monotonic() + 10
+        while not net.port_open(created.orgs[0].cluster_port):
+            assert time.monotonic() < deadline and proc.poll() is None, "nats-server did not start"
+            time.sleep(0.05)
+        assert handshake(org2)  # another member's server: accepted
+        assert not handshake(tmp_path / "outsider")  # anyone else: refused
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def test_init_for_several_machines_writes_bundles_with_systemd_units(tmp_path: Path) -> None:
+    out = tmp_path / "net"
+    args = ["network", "init", "--orgs", "3", "--out", str(out), "--install-dir", "/srv/gc"]
+    args += ["--host", "org1=10.0.0.1", "--host", "org2=10.0.0.2", "--host", "org3=gov3.example"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    conf = (out / "org2" / "nats.conf").read_text()
+    assert 'listen: "10.0.0.2:14222"' in conf
+    assert '"nats-route://10.0.0.1:14321"' in conf and '"nats-route://gov3.example:14323"' in conf
+    peer = json.loads((out / "org2" / "peer.json").read_text())
+    assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "nats://10.0.0.2:14222"
+    tls = x509.load_pem_x509_certificate((out / "org2" / "tls" / "server.pem").read_bytes())
+    names = tls.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("10.0.0.2") in names.get_values_for_type(x509.IPAddress)
+    unit = (out / "org2" / "systemd" / "govchain-peer-org2.service").read_text()
+    assert "ExecStart=/opt/govchain/.venv/bin/govchain network peer /srv/gc/org2/peer.json" in unit
+    nats_unit = (out / "org2" / "systemd" / "govchain-nats-org2.service").read_text()
+    assert "ExecStart=/usr/sbin/nats-server -c /srv/gc/org2/nats.conf" in nats_unit
+    result = CliRunner().invoke(app, ["network", "up", str(out)])  # not for one machine
+    assert result.exit_code == 1 and "not_local" in result.output
+
+
+@pytest.mark.parametrize(
+    ("flag", "reason"),
+    [("org9=10.0.0.9", "unknown_org"), ("org1=bad host", "invalid_host"), ("org1", "invalid_host")],
+)
+def test_init_refuses_bad_hosts(tmp_path: Path, flag: str, reason: str) -> None:
+    result = CliRunner().invoke(
+        app, ["network", "init", "--orgs", "2", "--out", str(tmp_path / "n"), "--host", flag]
+    )
+    assert result.exit_code == 2 and reason in result.output

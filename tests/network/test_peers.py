@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def test_faulty_publishers_cannot_get_bad_data_final(nats_url: str, tmp_path: Pa
     import asyncio
 
     from govchain import codec
-    from govchain.ledger.blocks import sign_header
+    from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures, sign_header
     from govchain.ledger.results import TxResult
     from govchain.node.finality import Finality
 
@@ -155,13 +156,49 @@ def test_faulty_publishers_cannot_get_bad_data_final(nats_url: str, tmp_path: Pa
             assert stored is not None and TxResult.decode(stored.result).code == "not_a_member"
             assert not node.query("notary", "lookup", {"digest": suite.hash(b"s")})
 
-        # a quorum of signatures over another header at height 1: every peer reports divergence
-        fake = suite.hash(b"another header")
+        # forged signatures under every signer's key, for the next blocks, arrive before those blocks:
+        # each peer refuses them and stores only signatures that verify over its own header
+        peer_keys = [KeyFile.load(out / f"org{i}" / "peer-key.json").keys for i in (1, 2, 3)]
+        head = nodes[0].head.header
+
+        def forged_header(height: int) -> bytes:
+            return dataclasses.replace(head, height=height, state_root=b"\x07" * 32).encode()
+
+        forgeries = [
+            (
+                finalities[0].subject,
+                codec.encode({"h": h, "header": forged_header(h), "key": k.public, "sig": b"\x01" * 64}),
+                f"forged/{h}/{i}",
+            )
+            for h in (head.height + 1, head.height + 2)
+            for i, k in enumerate(peer_keys)
+        ]
+        asyncio.run(_inject(nats_url, forgeries))
+        next_txs = [
+            make_tx(suite, admin, chain, "notary", "anchor", {"digest": suite.hash(b"n%d" % i)}, expiry)
+            for i in range(2)
+        ]
+        for tx in next_txs:  # two blocks, one after the other
+            assert nodes[1].admit([tx.raw])[0].accepted
+            wait_until(lambda tx=tx: all(committed(n, [tx]) for n in nodes))
+        wait_until(lambda: all(f.final_height == n.height for f, n in zip(finalities, nodes, strict=True)))
+        for node in nodes:
+            for h in range(1, node.height + 1):
+                block = node.store.block(h)
+                assert block is not None
+                stored_sigs = [HeaderSignature.from_value(s) for s in codec.decode(block.signatures)]
+                assert count_valid_signatures(suite, block.header, stored_sigs, node.genesis.signers) == 3
+                assert len(stored_sigs) == 3
+
+        # a quorum of valid signatures over another header at height 1: every peer reports divergence
+        first = nodes[0].store.block(1)
+        assert first is not None
+        other = dataclasses.replace(Header.decode(first.header), state_root=b"\x07" * 32).encode()
+        fake = suite.hash(other)
         sigs = []
-        for index in (1, 2, 3):
-            keys = KeyFile.load(out / f"org{index}" / "peer-key.json").keys
-            signature = sign_header(suite, keys.private, keys.public, b"another header")
-            payload = codec.encode({"h": 1, "hash": fake, "key": keys.public, "sig": signature.signature})
+        for index, keys in enumerate(peer_keys):
+            signature = sign_header(suite, keys.private, keys.public, other)
+            payload = codec.encode({"h": 1, "header": other, "key": keys.public, "sig": signature.signature})
             sigs.append((finalities[0].subject, payload, f"fake/{index}"))
         asyncio.run(_inject(nats_url, sigs))
         wait_until(lambda: all(f.diverged is not None for f in finalities))

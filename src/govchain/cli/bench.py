@@ -280,8 +280,14 @@ def bench(
         "notary", "--workload", help="notary, or licence (issue, then check status)"
     ),
     reads: int = typer.Option(10_000, "--reads", min=1, help="licence: status checks timed after issuing"),
+    network: Path = typer.Option(
+        None, "--network", help="Benchmark a running `govchain network` (finality latency too)"
+    ),
 ) -> None:
     """Measure committed notarisations per second and commit latency, beside verify/s per core."""
+    if network is not None:
+        _bench_network(network, txs, batch, clients, as_json)
+        return
     embedded = None
     if node is None and suite not in ("intl", "gm"):
         fail(f"unknown suite '{suite}'", 2)
@@ -346,3 +352,32 @@ def _licence_bench(
         f"p99 [bold]{result['verify_p99_ms']}[/] ms over {result['reads']} random licences"
     )
     console.print(f"  machine limit     {result['verify_per_s_core']} signature verifications/s on one core")
+
+
+def _bench_network(directory: Path, txs: int, batch: int, clients: int, as_json: bool) -> None:
+    from govchain.cli.bench_network import run_network_bench
+    from govchain.node.network import NetworkError
+
+    try:
+        with Progress(console=console, transient=True, disable=as_json) as progress:
+            result = run_network_bench(directory, txs, batch, clients, progress)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}", 2)
+    except (httpx.HTTPError, RuntimeError) as exc:
+        fail(f"benchmark failed: {exc}")
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    r = result
+    console.print(
+        f"network of {r['orgs']} orgs, suite {r['suite']}, {r['txs']} txs in batches of {r['batch']}, "
+        f"{r['clients']} clients over every peer, {r['cores']} cores"
+    )
+    console.print(f"  finalised       {r['finalised']} of {r['committed']} committed ({r['failed']} failed)")
+    console.print(f"  throughput      [bold]{r['final_tx_per_s']}[/] finalised tx/s ({r['duration_s']} s)")
+    console.print(f"  commit latency  p50 {r['commit_p50_ms']} ms, p99 {r['commit_p99_ms']} ms")
+    console.print(
+        f"  finality        p50 {r['final_p50_ms']} ms, p95 {r['final_p95_ms']} ms, "
+        f"p99 [bold]{r['final_p99_ms']}[/] ms"
+    )
+    console.print(f"  machine limit   {r['verify_per_s_core']} signature verifications/s on one core")

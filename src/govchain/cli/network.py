@@ -12,6 +12,8 @@ from govchain.cli.common import JSON_OPTION, console, fail, print_json
 from govchain.crypto import SUITE_NAMES
 from govchain.node.network import (
     DEFAULT_API_PORT,
+    DEFAULT_GOVCHAIN_BIN,
+    DEFAULT_INSTALL_DIR,
     DEFAULT_NATS_PORT,
     Network,
     NetworkError,
@@ -43,12 +45,35 @@ def network_init(
         DEFAULT_NATS_PORT, "--nats-port", help="org i listens on this + i (cluster: + 100 + i)"
     ),
     api_port: int = typer.Option(DEFAULT_API_PORT, "--api-port", help="org i's peer API is on this + i"),
+    host: list[str] = typer.Option(
+        None,
+        "--host",
+        help="ORG=ADDRESS: run that org on another machine (repeat per org; default 127.0.0.1)",
+    ),
+    install_dir: str = typer.Option(
+        DEFAULT_INSTALL_DIR,
+        "--install-dir",
+        help="Where each org's folder goes on its machine (systemd units)",
+    ),
+    govchain_bin: str = typer.Option(
+        DEFAULT_GOVCHAIN_BIN,
+        "--govchain-bin",
+        help="The govchain command on the orgs' machines (systemd units)",
+    ),
 ) -> None:
-    """Create every org's keys, certificates, nats-server config and peer config, and the genesis."""
+    """Create every org's keys, certificates, nats and peer configs, systemd units, and the genesis."""
     if suite not in SUITE_NAMES:
         fail(f"invalid_suite: unknown suite '{suite}'; choose one of: {', '.join(SUITE_NAMES)}", 2)
+    hosts: dict[str, str] = {}
+    for item in host or []:
+        org, sep, address = item.partition("=")
+        if not sep:
+            fail(f"invalid_host: --host takes ORG=ADDRESS, not '{item}'", 2)
+        hosts[org] = address
     try:
-        network = init_network(out, orgs, suite, nats_port, api_port, replicas)
+        network = init_network(
+            out, orgs, suite, nats_port, api_port, replicas, hosts, install_dir, govchain_bin
+        )
     except NetworkError as exc:
         fail(f"{exc.reason}: {exc.message}", 2)
     except (FileExistsError, ValueError) as exc:
@@ -58,7 +83,10 @@ def network_init(
         table.add_row(node.org, node.nats_url, str(node.cluster_port), node.api_url)
     console.print(table)
     console.print(f"{len(network.orgs)} organisations, suite {suite}, stream replicas {network.replicas}")
-    console.print(f"start it with: govchain network up {out}")
+    if any(node.host != "127.0.0.1" for node in network.orgs):
+        console.print(f"copy each {out}/<org>/ to its machine; docs/deployment.md shows the systemd units")
+    else:
+        console.print(f"start it with: govchain network up {out}")
 
 
 @network_app.command("up")

@@ -2,16 +2,18 @@
 
 Every peer executes every block itself, so the peers of honest organisations
 compute the same header. After committing a block a peer publishes its own
-header signature to a second JetStream stream (`<ordering stream>_SIGS`,
-subject `<prefix>-sig`), and reads every other peer's signature from it:
+header and its signature to a second JetStream stream (`<ordering stream>_SIGS`,
+subject `<prefix>-sig`), and reads every other peer's from it:
 
-- a signature from a key that is not a genesis signer is ignored;
-- one over the same header hash as ours is verified against our header bytes
-  and added to the block's stored signatures (what `GET /v1/blocks/{h}` and
-  receipts serve); with `genesis.quorum()` of them the block is final;
+- a signature from a key that is not a genesis signer, or that does not verify
+  over the header bytes it came with, is ignored (so forged signatures can
+  neither make a block final nor make a peer believe it diverged);
+- one over the same header as ours is added to the block's stored signatures
+  (what `GET /v1/blocks/{h}` and receipts serve); with `genesis.quorum()` of
+  them the block is final;
 - signatures that arrive before we committed that height wait in memory;
-- if a quorum of signers signed another hash at a height, this peer has
-  diverged: it says so (log at ERROR, the `govchain_diverged` metric, `status`),
+- if a quorum of signers validly signed another header at a height, this peer
+  has diverged: it says so (log at ERROR, the `govchain_diverged` metric, `status`),
   stops publishing its signatures, and its own block never becomes final here.
 
 Receipts are served only for final blocks (reason code `not_final` until then),
@@ -33,7 +35,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from prometheus_client import Gauge
 
 from govchain import codec
-from govchain.ledger.blocks import HEADER_DOMAIN, HeaderSignature
+from govchain.ledger.blocks import HEADER_DOMAIN, Header, HeaderSignature
 from govchain.ledger.transactions import SignedTx
 from govchain.node.node import CommitEvent, Node
 from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStreamOrderer
@@ -63,7 +65,8 @@ class Finality:
         self.final_height = 0
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
-        self._early: dict[int, list[tuple[bytes, HeaderSignature]]] = defaultdict(list)
+        # verified signatures for heights not committed here yet: height -> signer -> (header, sig)
+        self._early: dict[int, dict[bytes, tuple[bytes, HeaderSignature]]] = defaultdict(dict)
         self._unsent: set[int] = set()  # heights whose own signature JetStream has not acknowledged yet
         self._wake: asyncio.Event | None = None
         self._sender_task: asyncio.Future[None] | None = None
@@ -125,9 +128,9 @@ class Finality:
 
     def _on_commit(self, event: CommitEvent) -> None:
         with self._lock:
-            waiting = self._early.pop(event.height, [])
-            for block_hash, signature in waiting:
-                self._offer(event.height, block_hash, signature)
+            waiting = self._early.pop(event.height, {})
+            for header, signature in waiting.values():
+                self._offer(event.height, header, signature)
         self._publish_own(event.height)
 
     def _publish_own(self, height: int) -> None:
@@ -178,7 +181,7 @@ class Finality:
         )  # the node signed it in _seal
         if stored is None or signature is None:
             return
-        payload = codec.encode({"h": height, "hash": stored.hash, "key": own, "sig": signature["sig"]})
+        payload = codec.encode({"h": height, "header": stored.header, "key": own, "sig": signature["sig"]})
         msg_id = f"sig/{height}/{own.hex()[:32]}"
         await self.orderer.jetstream.publish(self.subject, payload, headers={"Nats-Msg-Id": msg_id})
 
@@ -187,25 +190,43 @@ class Finality:
     async def _on_msg(self, msg: Msg) -> None:
         try:
             value = codec.decode(msg.data)
-            height, block_hash = value["h"], value["hash"]
+            height, header = value["h"], value["header"]
             signature = HeaderSignature.from_value({"key": value["key"], "sig": value["sig"]})
-            if type(height) is not int or type(block_hash) is not bytes:
+            if type(height) is not int or Header.decode(header).height != height:
                 raise ValueError("bad signature message")
         except Exception:  # anything unreadable is ignored, by every peer alike
             return
-        if signature.signer not in self.signers:
+        if signature.signer not in self.signers or self._have(height, header, signature.signer):
+            return
+        if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + header, signature.signature):
+            log.warning(
+                "forged header signature for %s at height %d ignored", signature.signer.hex()[:16], height
+            )
             return
         with self._lock:
             if height > self.node.height:
-                self._early[height].append((block_hash, signature))
+                self._early[height][signature.signer] = (header, signature)  # one per signer
             else:
-                self._offer(height, block_hash, signature)
+                self._offer(height, header, signature)
 
-    def _offer(self, height: int, block_hash: bytes, signature: HeaderSignature) -> None:
-        """Add one signer's signature for a committed height (caller holds the lock)."""
+    def _have(self, height: int, header: bytes, signer: bytes) -> bool:
+        """This signer's signature of this very header is stored already (a restart re-reads the whole
+        signature stream): no need to verify it again. A signature over another header is still checked."""
+        if height > self.node.height:
+            return False
+        stored = self.node.store.block(height)
+        return (
+            stored is not None
+            and stored.header == header
+            and any(s["key"] == signer for s in codec.decode(stored.signatures))
+        )
+
+    def _offer(self, height: int, header: bytes, signature: HeaderSignature) -> None:
+        """Add one signer's verified signature over `header` at a committed height (caller holds the lock)."""
         stored = self.node.store.block(height)
         if stored is None:
             return
+        block_hash = self.node.suite.hash(header)
         if block_hash != stored.hash:
             voters = self._elsewhere[(height, block_hash)]
             voters.add(signature.signer)
@@ -222,9 +243,6 @@ class Finality:
             return
         current = codec.decode(stored.signatures)
         if any(s["key"] == signature.signer for s in current):
-            return
-        if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + stored.header, signature.signature):
-            log.warning("invalid header signature from %s at height %d", signature.signer.hex()[:16], height)
             return
         current.append(signature.to_value())
         self.node.store.set_signatures(height, codec.encode(current))

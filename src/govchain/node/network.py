@@ -36,12 +36,17 @@ import httpx
 from govchain.crypto.keyfile import KeyFile
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
+from govchain.node.nats_tls import TLS_DIR, cluster_tls_block, make_org_tls
 
 NETWORK_FILE = "network.json"
 PIDS_FILE = "run/pids.json"
 CLUSTER_NAME = "govchain"
 DEFAULT_NATS_PORT = 14220
 DEFAULT_API_PORT = 8770
+LOCAL_HOST = "127.0.0.1"
+DEFAULT_INSTALL_DIR = "/var/lib/govchain"
+DEFAULT_GOVCHAIN_BIN = "/opt/govchain/.venv/bin/govchain"
+_HOST_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:")
 INSTALL_HINT = "nats-server is not installed; install it with: sudo apt-get install nats-server"
 
 
@@ -56,20 +61,21 @@ class NetworkError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class OrgNode:
-    """One organisation's processes on this machine: its nats-server and its peer."""
+    """One organisation's processes: its nats-server and its peer, on `host`."""
 
     org: str
     client_port: int
     cluster_port: int
     api_port: int
+    host: str = LOCAL_HOST
 
     @property
     def nats_url(self) -> str:
-        return f"nats://127.0.0.1:{self.client_port}"
+        return f"nats://{self.host}:{self.client_port}"
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        return f"http://{self.host}:{self.api_port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,18 +109,19 @@ def nats_config(node: OrgNode, others: list[OrgNode]) -> str:
     """A nats-server config for one org: JetStream on, routes to every other org's server."""
     lines = [
         f'server_name: "{node.org}"',
-        f'listen: "127.0.0.1:{node.client_port}"',
+        f'listen: "{node.host}:{node.client_port}"',
         "jetstream {",
         '  store_dir: "jetstream"',
         "}",
     ]
     if others:  # a cluster of one would wait for peers that never come
-        routes = ", ".join(f'"nats-route://127.0.0.1:{o.cluster_port}"' for o in others)
+        routes = ", ".join(f'"nats-route://{o.host}:{o.cluster_port}"' for o in others)
         lines += [
             "cluster {",
             f'  name: "{CLUSTER_NAME}"',
-            f'  listen: "127.0.0.1:{node.cluster_port}"',
+            f'  listen: "{node.host}:{node.cluster_port}"',
             f"  routes: [{routes}]",
+            *cluster_tls_block(),  # routes are mutual TLS, checked against every org's TLS CA
             "}",
         ]
     return "\n".join(lines) + "\n"
@@ -127,22 +134,41 @@ def init_network(
     nats_port: int = DEFAULT_NATS_PORT,
     api_port: int = DEFAULT_API_PORT,
     replicas: int | None = None,
+    hosts: dict[str, str] | None = None,
+    install_dir: str = DEFAULT_INSTALL_DIR,
+    govchain_bin: str = DEFAULT_GOVCHAIN_BIN,
 ) -> Network:
     """Keys, certificates and genesis (via consortium init), then every org's nats and peer config.
 
-    Org i (1-based) gets client port nats_port+i, cluster port nats_port+100+i, API port api_port+i.
+    Org i (1-based) gets client port nats_port+i, cluster port nats_port+100+i, API port api_port+i,
+    on `hosts[org]` (default 127.0.0.1). Each org's folder is a bundle for that org's machine, with
+    systemd units that expect it at `install_dir/<org>` (docs/deployment.md).
     """
     if replicas is None:
         replicas = min(3, orgs)
     if not 1 <= replicas <= orgs:
         raise NetworkError("invalid_replicas", f"--replicas must be 1..{orgs} (the number of orgs)")
+    hosts = dict(hosts or {})
+    names = [org_names(i)[0] for i in range(1, orgs + 1)]
+    for org, host in hosts.items():
+        if org not in names:
+            raise NetworkError("unknown_org", f"--host names '{org}', but the orgs are {', '.join(names)}")
+        if not host or not set(host) <= _HOST_CHARS:
+            raise NetworkError("invalid_host", f"'{host}' is not a host name or IP address")
     out = out.resolve()
     init_consortium(out, orgs, suite, all_peers_sign=True)
     nodes = tuple(
-        OrgNode(org_names(i)[0], nats_port + i, nats_port + 100 + i, api_port + i) for i in range(1, orgs + 1)
+        OrgNode(name, nats_port + i, nats_port + 100 + i, api_port + i, hosts.get(name, LOCAL_HOST))
+        for i, name in enumerate(names, start=1)
     )
     network = Network(out, suite, replicas, nodes)
     genesis = (out / GENESIS_FILE).read_bytes()
+    bundle = b"".join(
+        make_org_tls(network.folder(node.org), node.org, tuple(dict.fromkeys((node.host, LOCAL_HOST))))
+        for node in nodes
+    )
+    for node in nodes:
+        (network.folder(node.org) / TLS_DIR / "cluster-cas.pem").write_bytes(bundle)
     for node in nodes:
         folder = network.folder(node.org)
         others = [o for o in nodes if o is not node]
@@ -150,7 +176,7 @@ def init_network(
         peer = {
             "org": node.org,
             "data": "node",
-            "host": "127.0.0.1",
+            "host": node.host,
             "port": node.api_port,
             "servers": [node.nats_url] + [o.nats_url for o in others],  # its own first, failover after
             "replicas": replicas,
@@ -158,8 +184,48 @@ def init_network(
         (folder / "peer.json").write_text(json.dumps(peer, indent=2) + "\n")
         files = OrgFiles(node.org, folder)
         adopt_genesis(folder / "node", genesis, KeyFile.load(files.key("peer")))
+        write_units(folder, node.org, install_dir, govchain_bin)
     network.save()
     return network
+
+
+def write_units(folder: Path, org: str, install_dir: str, govchain_bin: str) -> None:
+    """systemd units for the org's machine, where its folder is copied to `install_dir/<org>`."""
+    home = f"{install_dir.rstrip('/')}/{org}"
+    units = folder / "systemd"
+    units.mkdir(exist_ok=True)
+    (units / f"govchain-nats-{org}.service").write_text(
+        f"""[Unit]
+Description=govchain {org}: nats-server (JetStream) of the consortium cluster
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+WorkingDirectory={home}
+ExecStart=/usr/sbin/nats-server -c {home}/nats.conf
+Restart=on-failure
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+"""
+    )
+    (units / f"govchain-peer-{org}.service").write_text(
+        f"""[Unit]
+Description=govchain {org}: consortium peer (REST API, execution, finality)
+After=govchain-nats-{org}.service network-online.target
+Wants=govchain-nats-{org}.service network-online.target
+
+[Service]
+WorkingDirectory={home}
+ExecStart={govchain_bin} network peer {home}/peer.json
+Restart=on-failure
+TimeoutStopSec=30
+
+[Install]
+WantedBy=multi-user.target
+"""
+    )
 
 
 # --- processes ------------------------------------------------------------------------
@@ -208,6 +274,13 @@ def _spawn(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
 
 def up(network: Network, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Start every nats-server, then every peer; wait until each peer's API answers."""
+    remote = sorted({n.host for n in network.orgs} - {LOCAL_HOST})
+    if remote:
+        raise NetworkError(
+            "not_local",
+            f"this network's orgs run on other hosts ({', '.join(remote)}): copy each org's folder to its "
+            "machine and start its systemd units there (docs/deployment.md)",
+        )
     nats = find_nats_server()
     if nats is None:
         raise NetworkError("nats_missing", INSTALL_HINT)
