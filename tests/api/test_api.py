@@ -192,6 +192,7 @@ def test_status_metrics_and_blocks(env: tuple[TestClient, Node, KeyPair]) -> Non
     submit(client, tx.raw, wait=True)
     status = client.get("/v1/status").json()
     assert status["healthy"] and status["tx_count"] == 1 and status["suite"] == node.suite.name
+    assert status["catching_up"] is False  # a solo node orders by itself: never behind
     latest = client.get("/v1/blocks/latest").json()
     assert latest["header"]["height"] == status["height"]
     assert [t["id"] for t in latest["txs"]] == [tx.id.hex()]

@@ -71,6 +71,7 @@ def test_two_peers_cut_identical_batches_and_resume(nats_url: str, tmp_path: Pat
     b = make(nats_url, tmp_path / "b")
     try:
         a.start(0, 1000)
+        assert a.caught_up()  # an empty stream: nothing to catch up with
         b.start(0, 1000)
         for n in range(5):  # interleaved submissions through both peers
             a.submit([item(i, f"a{n}-") for i in range(7)])
@@ -97,6 +98,7 @@ def test_two_peers_cut_identical_batches_and_resume(nats_url: str, tmp_path: Pat
         again.start(3, 1000)
         rest = collect(again, sum(len(batch.txs) for batch in seen_a[3:]))
         assert rest == seen_a[3:]
+        assert again.caught_up()  # all read, and every cut batch taken: nothing left to replay
     finally:
         again.close()
     # a peer with no saved position replays the stream and skips what it already has

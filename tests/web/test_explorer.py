@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -49,7 +50,9 @@ def test_blocks_missed_while_the_feed_was_away_are_filled_in(
     shown = [int(h) for h in heights.evaluate_all("rows => rows.map(r => r.dataset.height)")]
     assert shown == sorted(shown, reverse=True) and shown[:3] == [height + 3, height + 2, height + 1]
     assert page.locator("#st-height").inner_text() == str(height + 3)
-    expect(page.locator("#st-txs")).to_have_text(str(httpx.get(f"{intl_node.url}/v1/status").json()["tx_count"]))
+    expect(page.locator("#st-txs")).to_have_text(
+        str(httpx.get(f"{intl_node.url}/v1/status").json()["tx_count"])
+    )
 
 
 def test_block_and_tx_pages(page: Page, intl_node: RunningNode, tmp_path: Path) -> None:
@@ -145,3 +148,17 @@ def test_node_unreachable_message(page: Page, intl_node: RunningNode) -> None:
     page.route("**/v1/**", lambda route: route.abort())
     page.click("#lang")  # re-renders the page while the node cannot be reached
     expect(page.locator(".msg.error")).to_contain_text("Cannot reach the node")
+
+
+def test_catching_up_banner(page: Page, intl_node: RunningNode) -> None:
+    """A node replaying the order (`catching_up` in /v1/status) gets a plain banner, not a silent lag."""
+    real = httpx.get(intl_node.url + "/v1/status").json()
+    assert real["catching_up"] is False
+    behind = json.dumps(real | {"catching_up": True})
+    page.route(
+        "**/v1/status", lambda route: route.fulfill(status=200, content_type="application/json", body=behind)
+    )
+    page.goto(intl_node.url + "/")
+    expect(page.locator("#banner")).to_contain_text("正在同步")
+    page.click("#lang")
+    expect(page.locator("#banner")).to_contain_text("catching up")

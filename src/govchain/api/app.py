@@ -222,6 +222,7 @@ def create_app(node: Node) -> FastAPI:
             "signers": len(node.genesis.signers),
             "node_key": node.key.keys.public.hex(),
             "healthy": node.error is None,
+            "catching_up": not node.orderer.caught_up(),  # replaying an order others already made
             "error": None if node.error is None else type(node.error).__name__,
             "version": __version__,
         }

@@ -43,4 +43,7 @@ class Orderer(Protocol[T]):
     def pending(self) -> int:
         """Transactions accepted but not yet cut into a batch."""
 
+    def caught_up(self) -> bool:
+        """False while this peer is still reading an order others have already produced (replay)."""
+
     def close(self) -> None: ...

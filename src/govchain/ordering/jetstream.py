@@ -245,7 +245,9 @@ class JetStreamOrderer(Generic[T]):
         deadline = time.monotonic() + timeout
         while True:  # a fresh cluster needs a few seconds to elect its JetStream meta leader
             try:
-                await self._js.add_stream(config)
+                info = await self._js.add_stream(config)
+                # Nothing at or after our start in the stream: there is no order to replay.
+                self._caught_up = info.state.last_seq < start_seq
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
@@ -341,6 +343,10 @@ class JetStreamOrderer(Generic[T]):
         except queue.Empty:
             return None
         return cut.batch
+
+    def caught_up(self) -> bool:
+        """The last message read had none after it, and no cut batch waits for execution."""
+        return self._caught_up and self._batches.empty()
 
     def pending(self) -> int:
         with self._lock:

@@ -69,6 +69,9 @@ class SoloOrderer(Generic[T]):
         with self._cond:
             return len(self._queue)
 
+    def caught_up(self) -> bool:
+        return True  # the only orderer there is: nothing to catch up with
+
     def close(self) -> None:
         with self._cond:
             self._closed = True

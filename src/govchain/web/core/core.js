@@ -146,14 +146,16 @@
   async function health() {
     const banner = document.getElementById("banner");
     if (!banner || Portal.offlineFile) return;
+    let key = null;
     try {
       const s = await api("/v1/status");
-      if (!s.healthy) { banner.textContent = t("banner.unhealthy"); banner.hidden = false; }
-      else if (s.catching_up) { banner.textContent = t("banner.catching_up"); banner.hidden = false; }
+      key = !s.healthy ? "banner.unhealthy" : s.catching_up ? "banner.catching_up" : null;
     } catch (e) {
-      banner.textContent = t("err.offline");
-      banner.hidden = false;
+      key = "err.offline";
     }
+    // data-i18n: the language switch translates the banner like the rest of the page
+    if (key) { banner.dataset.i18n = key; banner.textContent = t(key); banner.hidden = false; }
+    else { delete banner.dataset.i18n; banner.hidden = true; }
   }
 
   function markNav() {
@@ -172,6 +174,7 @@
     markNav();
     render();
     health();
+    setInterval(health, 15000); // a node that falls behind, or recovers, shows it without a reload
   }
 
   addStrings({
