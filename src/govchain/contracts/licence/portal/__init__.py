@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from govchain.api.common import ApiError, parse_hex
 from govchain.contracts.licence.model import check_licence_id
-from govchain.contracts.notary.portal import qr_svg
+from govchain.contracts.notary.portal import qr_response
 from govchain.ledger import errors
 from govchain.node.node import Node
 from govchain.web.module import NavLink, PortalModule
@@ -40,11 +40,7 @@ def qr_router(node: Node) -> APIRouter:
         except ValueError as exc:
             raise ApiError(errors.INVALID_ARGS, str(exc)) from None
         digest = parse_hex(d, "digest", 32).hex() if d else None
-        return Response(
-            qr_svg(check_url(str(request.base_url), licence, v, digest)),
-            media_type="image/svg+xml",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+        return qr_response(check_url(str(request.base_url), licence, v, digest))
 
     return router
 

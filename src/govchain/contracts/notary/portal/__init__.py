@@ -33,6 +33,13 @@ def qr_svg(text: str) -> bytes:
     return out.getvalue()
 
 
+def qr_response(text: str) -> Response:
+    """A QR code of `text` as an SVG image (cacheable: the same text always makes the same image)."""
+    return Response(
+        qr_svg(text), media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
 def qr_router(node: Node) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -41,11 +48,7 @@ def qr_router(node: Node) -> APIRouter:
         """A QR code of the verification link for receipt (`tx`, `digest`) on this node's address."""
         tx_id = parse_hex(tx, "tx", 32).hex()
         doc = parse_hex(digest, "digest", DIGEST_SIZE).hex() if digest else None
-        return Response(
-            qr_svg(verify_url(str(request.base_url), tx_id, doc)),
-            media_type="image/svg+xml",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+        return qr_response(verify_url(str(request.base_url), tx_id, doc))
 
     return router
 
