@@ -10,4 +10,7 @@ fi
 echo "installing Debian chromium (and a CJK font) for the browser tests" >&2
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
-$sudo apt-get update -qq && $sudo apt-get install -y -qq chromium fonts-wqy-microhei
+# wait for another apt-get (if any) to release the dpkg lock rather than failing
+$sudo apt-get -o DPkg::Lock::Timeout=300 update -qq
+$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+  chromium fonts-wqy-microhei >/dev/null
