@@ -14,8 +14,8 @@ from govchain.contracts.licence.contract import NAME, record_key
 from govchain.contracts.licence.model import (
     REGISTRY_KIND,
     STATUS_PURPOSES,
-    check_disclosure,
     disclose,
+    fields_digest,
     parse_type,
 )
 from govchain.contracts.licence.vc import status_list_credential
@@ -135,16 +135,11 @@ def licence_router(node: Node) -> APIRouter:
         if bundle.get("version") != status["version"]:
             raise ApiError(errors.CONFLICT, f"the licence is at version {status['version']}")
         try:
-            salts = {name: bytes.fromhex(salt) for name, salt in bundle["salts"].items()}
-            check_disclosure(
-                node.suite,
-                disclose(node.suite, bundle["fields"], salts, sorted(salts)),
-                status["data_digest"],
-            )
+            matches = fields_digest(node.suite, bundle["fields"], bundle["salts"]) == status["data_digest"]
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ApiError(
-                "digest_mismatch", f"the bundle does not match the licence on chain: {exc}"
-            ) from None
+            raise ApiError("digest_mismatch", f"the bundle is malformed: {exc}") from None
+        if not matches:
+            raise ApiError("digest_mismatch", "the bundle does not match the licence's data digest on chain")
         name = f"licence/{licence_id}/v{status['version']}"
         node.private.put(name, json.dumps(bundle, ensure_ascii=False).encode())
         return {"licence": licence_id, "version": status["version"], "stored": True}

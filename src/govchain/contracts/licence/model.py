@@ -155,6 +155,12 @@ def salted_fields(suite: Suite, fields: Mapping[str, Any], salts: Mapping[str, b
     return {name: field_hash(suite, name, salts[name], value) for name, value in fields.items()}
 
 
+def fields_digest(suite: Suite, fields: Mapping[str, Any], salts_hex: Mapping[str, str]) -> bytes:
+    """The data digest of a whole licence (all fields, salts as in a bundle or credential: hex)."""
+    salts = {name: bytes.fromhex(salt) for name, salt in salts_hex.items()}
+    return data_digest(suite, salted_fields(suite, fields, salts))
+
+
 def disclose(
     suite: Suite, fields: Mapping[str, Any], salts: Mapping[str, bytes], shown: list[str]
 ) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any, Final
 import jsonschema
 
 from govchain import codec
-from govchain.contracts.licence.model import check_disclosure, get_bit, holder_did
+from govchain.contracts.licence.model import fields_digest, get_bit, holder_did
 from govchain.crypto import KeyPair, Suite
 
 VC_CONTEXT: Final = "https://www.w3.org/ns/credentials/v2"
@@ -211,12 +211,10 @@ def verify_credential(
         jsonschema.validate(subject["fields"], dict(schema))
     except jsonschema.ValidationError as exc:
         return VcVerdict(False, "schema", exc.message)
-    disclosure = {
-        "fields": {n: [bytes.fromhex(subject["salts"][n]), v] for n, v in subject["fields"].items()},
-        "hashes": {},
-    }
     try:
-        check_disclosure(suite, disclosure, bytes.fromhex(licence_status["data_digest"]))
-    except (ValueError, KeyError) as exc:
-        return VcVerdict(False, "digest", str(exc))
+        digest = fields_digest(suite, subject["fields"], subject["salts"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return VcVerdict(False, "digest", f"the fields or salts are malformed: {exc}")
+    if digest.hex() != licence_status["data_digest"]:
+        return VcVerdict(False, "digest", "the fields do not match the licence's data digest on chain")
     return VcVerdict(True)
