@@ -256,3 +256,44 @@ def test_consortium_orgs_lists_organisations_and_member_roles(consortium: Path) 
     assert orgs["org1"]["ca_pem"].startswith("-----BEGIN CERTIFICATE-----")
     table = cli.invoke(app, ["consortium", "orgs"])
     assert table.exit_code == 0 and "issuer 1" in table.output
+
+
+def test_read_policy_governed_from_the_cli(consortium: Path) -> None:
+    """The committee lets issuers read the access log; `proposal read-policies` shows it in force."""
+    cli = CliRunner()
+    issuer = _issue(cli, consortium, "org2", "issuer", "issuer2")
+    log = ["audit", "log", "--purpose", "self-check", "--key", str(issuer), "--json"]
+    refused = cli.invoke(app, log)
+    assert refused.exit_code == 1 and "forbidden" in refused.output
+    propose = [
+        "proposal",
+        "read-policy",
+        "audit",
+        "access_log",
+        "--consortium",
+        str(consortium),
+        "--org",
+        "org1",
+    ]
+    created = cli.invoke(app, [*propose, "--roles", "auditor,issuer"])
+    assert created.exit_code == 0 and "set_read_policy" in created.output, created.output
+    proposal = json.loads(cli.invoke(app, ["proposal", "list", "--json"]).output)[0]["id"]
+    for org in ("org2", "org3"):
+        voted = cli.invoke(app, ["proposal", "vote", proposal, "--consortium", str(consortium), "--org", org])
+        assert voted.exit_code == 0, voted.output
+    allowed = cli.invoke(app, log)
+    assert allowed.exit_code == 0, allowed.output
+    assert [(e["role"], e["purpose"]) for e in json.loads(allowed.output)] == [("issuer", "self-check")]
+    listed = json.loads(cli.invoke(app, ["proposal", "read-policies", "--json"]).output)
+    entry = next(p for p in listed if (p["contract"], p["query"]) == ("audit", "access_log"))
+    assert entry["in_force"] == {"roles": ["auditor", "issuer"], "own_org": False}
+    assert entry["default"] == {"roles": ["auditor"], "own_org": False}
+    table = cli.invoke(app, ["proposal", "read-policies"])
+    assert table.exit_code == 0 and "governance" in table.output
+
+    both = cli.invoke(app, [*propose, "--roles", "issuer", "--reset"])
+    assert both.exit_code == 2 and "--reset alone" in both.output
+    unknown = cli.invoke(app, [*propose[:2], "notary", "lookup", *propose[4:], "--reset"])
+    assert unknown.exit_code == 1 and "unknown_query" in unknown.output
+    regulator = cli.invoke(app, [*propose, "--roles", "regulator"])
+    assert regulator.exit_code == 1 and "invalid_read_policy" in regulator.output

@@ -35,6 +35,7 @@ from govchain.contracts.notary.api import notary_router
 from govchain.ledger import errors
 from govchain.ledger.blocks import Header
 from govchain.ledger.errors import TxRejected
+from govchain.ledger.governance import read_policies_in_force
 from govchain.ledger.results import TxResult
 from govchain.ledger.transactions import decode_tx
 from govchain.node.node import MAX_SUBMIT_BATCH, Admission, Node
@@ -287,6 +288,17 @@ def create_app(node: Node) -> FastAPI:
     def params() -> dict[str, Any]:
         """Chain parameters in force for the next block, and the genesis values."""
         return {"in_force": node.params().to_value(), "genesis": node.genesis.params.to_value()}
+
+    @app.get("/v1/governance/read-policies", tags=["governance"])
+    def read_policies() -> dict[str, Any]:
+        """Every restricted query: who may read it in the next block, its contract's default, and
+        governance's override (`from`, `value`, `previous`) if any. A regulator always reads."""
+        governed = {
+            (r["contract"], r["query"]): {k: r[k] for k in ("from", "value", "previous")}
+            for r in node.query("governance", "read_policies", {})
+        }
+        found = read_policies_in_force(node.registry.read_policies, governed, node.height + 1)
+        return {"read_policies": jsonable(found)}
 
     @app.get("/v1/blocks/{ref}", tags=["chain"])
     def block(ref: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any, NoReturn, Protocol
 from govchain.crypto import Suite
 from govchain.ledger.blocks import ChainParams
 from govchain.ledger.errors import ContractError
-from govchain.ledger.governance import effective_registration
+from govchain.ledger.governance import effective_read_policy, effective_registration
 from govchain.ledger.membership import Member, Policy, RawState, ReadPolicy
 from govchain.ledger.orgs import Org
 from govchain.state import ContractState, ReadView
@@ -54,6 +54,14 @@ class Context:
         if self.catalogue is None:
             return None
         return effective_registration(self.catalogue, kind, entry_id, self.height)
+
+    def read_policy(self, contract: str, query: str) -> ReadPolicy | None:
+        """Who may run a restricted query now: governance's override if one is in force, else the
+        contract's own policy; None if the chain has no such restricted query."""
+        default = self.read_policies.get((contract, query))
+        if default is None or self.catalogue is None:
+            return default
+        return effective_read_policy(self.catalogue, default, contract, query, self.height)
 
     def emit(self, kind: str, **attrs: Any) -> None:
         """Record an event in the transaction's result (clients and the portal read them)."""

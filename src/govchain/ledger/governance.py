@@ -6,6 +6,8 @@ block. This module only reads them:
 
 - chain parameters (`params`), replacing the genesis values from a height on;
 - method policies (`policy/<contract>/<method>`), replacing a contract's own;
+- read policies (`read_policy/<contract>/<query>`) of restricted queries, replacing
+  a contract's own, or (value null) restoring it; a regulator always reads;
 - vote thresholds (`threshold/<action>`), default more than 2/3 of organisations;
 - catalogue entries (`registry/<kind>/<id>`): licence types and credit rule sets.
 
@@ -16,11 +18,12 @@ reads the old one.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from govchain import codec
 from govchain.ledger.blocks import ChainParams, Genesis
-from govchain.ledger.membership import Policy
+from govchain.ledger.membership import Policy, ReadPolicy
 from govchain.ledger.orgs import Org
 
 GOVERNANCE = "governance"
@@ -112,3 +115,40 @@ def registry_key(kind: str, entry_id: str) -> bytes:
 def effective_registration(state: RawState, kind: str, entry_id: str, height: int) -> Any:
     """A catalogue entry (e.g. a licence type) in force at `height`, or None if none is."""
     return versioned(_read(state, registry_key(kind, entry_id)), height)
+
+
+def read_policy_key(contract: str, query: str) -> bytes:
+    return b"read_policy/" + contract.encode() + b"/" + query.encode()
+
+
+def effective_read_policy(
+    state: RawState, default: ReadPolicy, contract: str, query: str, height: int
+) -> ReadPolicy:
+    """The read policy in force at `height`: governance's override if any, else `default` (the
+    contract's own). An override set to null restores the default."""
+    value = versioned(_read(state, read_policy_key(contract, query)), height)
+    return default if value is None else ReadPolicy.from_value(value)
+
+
+def read_policies_in_force(
+    defaults: Mapping[tuple[str, str], ReadPolicy],
+    governed: Mapping[tuple[str, str], dict[str, Any]],
+    height: int,
+) -> list[dict[str, Any]]:
+    """Every restricted query with its policy in force at `height`, its contract's default, and
+    governance's record for it (`from`, `value`, `previous`) if there is one."""
+    found = []
+    for (contract, query), default in sorted(defaults.items()):
+        record = governed.get((contract, query))
+        value = versioned(record, height)
+        in_force = default if value is None else ReadPolicy.from_value(value)
+        found.append(
+            {
+                "contract": contract,
+                "query": query,
+                "in_force": in_force.to_value(),
+                "default": default.to_value(),
+                "governed": record,
+            }
+        )
+    return found

@@ -34,6 +34,7 @@ from govchain.ledger.errors import (
 MEMBERSHIP = "membership"
 REGULATOR = "regulator"
 AUDITOR = "auditor"
+UNKNOWN_QUERY = "unknown_query"  # no restricted query of that name (audit.read, governance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,28 @@ class ReadPolicy:
     def __post_init__(self) -> None:
         if not self.roles <= set(ROLES):
             raise ValueError(f"unknown roles in read policy: {sorted(self.roles - set(ROLES))}")
+
+    def to_value(self) -> dict[str, Any]:
+        """Its on-chain form (a governance override, protocol.md): roles sorted, so one encoding."""
+        return {"roles": sorted(self.roles), "own_org": self.own_org}
+
+    @classmethod
+    def from_value(cls, value: Any) -> ReadPolicy:
+        """Strictly: exactly `roles` (distinct known roles, not `regulator`) and `own_org`.
+
+        A regulator's right to read everything is the platform's audit guarantee, so
+        no policy lists it (it would be a no-op) or can take it away.
+        """
+        if type(value) is not dict or set(value) != {"roles", "own_org"}:
+            raise ValueError("a read policy is a map of exactly 'roles' (list) and 'own_org' (true/false)")
+        roles, own_org = value["roles"], value["own_org"]
+        if type(roles) is not list or any(type(r) is not str for r in roles) or len(set(roles)) != len(roles):
+            raise ValueError("'roles' must be a list of distinct role names")
+        if REGULATOR in roles:
+            raise ValueError("a regulator always reads everything; it is not listed, and cannot be removed")
+        if type(own_org) is not bool:
+            raise ValueError("'own_org' must be true or false")
+        return cls(frozenset(roles), own_org)
 
 
 def authorize_read(member: Member | None, policy: ReadPolicy, args: Mapping[str, Any]) -> None:

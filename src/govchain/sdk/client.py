@@ -250,6 +250,11 @@ class Client:
         result: dict[str, Any] = self._request("GET", f"/v1/governance/proposals/{proposal_id}")
         return result
 
+    def read_policies(self) -> list[dict[str, Any]]:
+        """Every restricted query with the read policy in force, its default and any governance override."""
+        result: list[dict[str, Any]] = self._request("GET", "/v1/governance/read-policies")["read_policies"]
+        return result
+
     def lookup(self, digest: bytes) -> dict[str, Any]:
         result: dict[str, Any] = self._request("GET", f"/v1/notary/documents/{digest.hex()}")
         return result

@@ -3,9 +3,10 @@
 Restricted data (a contract's `restricted` queries) is never served to an
 anonymous request. A reader signs `audit.read {contract, query, args, purpose}`;
 the state machine checks that the reader is a current member, that the target is
-a restricted query, and that its `ReadPolicy` admits the reader
+a restricted query, and that its `ReadPolicy` in force admits the reader
 (ledger/membership.py: a regulator reads everything; others need a listed role,
-and some data only its own organisation may read). The read is then recorded, and
+and some data only its own organisation may read). Governance may replace a
+query's policy from a set height (`set_read_policy`, ledger/governance.py). The read is then recorded, and
 only after the block commits does the node run the query and answer
 (`POST /v1/reads`). So every read of restricted data, by a regulator, an auditor
 or anyone else, is on chain with who, what, why and when, and the access log
@@ -28,11 +29,10 @@ from govchain.crypto import Suite
 from govchain.ledger import errors
 from govchain.ledger.contracts import Context, Contract, RestrictedQuery
 from govchain.ledger.errors import TxRejected
-from govchain.ledger.membership import AUDITOR, Policy, ReadPolicy, authorize_read
+from govchain.ledger.membership import AUDITOR, UNKNOWN_QUERY, Policy, ReadPolicy, authorize_read
 from govchain.state import ReadView
 
 NAME = "audit"
-UNKNOWN_QUERY = "unknown_query"
 MAX_ARGS_BYTES = 4096
 MAX_PURPOSE = 256
 MAX_LOG = 1000
@@ -49,7 +49,7 @@ def read(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         ctx.fail(errors.INVALID_ARGS, f"'args' must be a map of at most {MAX_ARGS_BYTES} bytes")
     if type(purpose) is not str or not 0 < len(purpose.strip()) <= MAX_PURPOSE:
         ctx.fail(errors.INVALID_ARGS, f"'purpose' must say why, in 1..{MAX_PURPOSE} characters")
-    policy = ctx.read_policies.get((contract, query))
+    policy = ctx.read_policy(contract, query)
     if policy is None:
         ctx.fail(UNKNOWN_QUERY, f"'{contract}.{query}' is not a restricted query of this chain")
     try:

@@ -1,31 +1,38 @@
-"""`govchain proposal ...`: propose a change, vote on it as an organisation, follow it."""
+"""`govchain proposal ...`: propose a change, vote on it as an organisation, follow it; read policies."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from govchain.cli.common import NODE_OPTION, client_for, console, fail, print_json
+from govchain.cli.common import JSON_OPTION, NODE_OPTION, client_for, console, fail, print_json
 from govchain.contracts.governance.contract import ACTIONS
 from govchain.contracts.membership.cli import CONSORTIUM_OPTION, admin_client
 from govchain.sdk.client import SdkError
 
 proposal_app = typer.Typer(help="Committee governance: one vote per organisation.", no_args_is_help=True)
 
+PROPOSER_OPTION = typer.Option(..., "--org", help="The proposing organisation (signs as its admin)")
+TITLE_OPTION = typer.Option("", "--title", help="A short description")
+DELAY_OPTION = typer.Option(1, "--delay", min=1, help="Blocks between execution and taking effect")
+TTL_OPTION = typer.Option(168.0, "--ttl-hours", min=0.001, max=720, help="Voting window")
+
 
 @proposal_app.command("create")
 def proposal_create(
     action: str = typer.Option(..., "--action", help=f"One of: {', '.join(ACTIONS)}"),
     args: str = typer.Option(..., "--args", help="JSON, e.g. '{\"max_block_txs\": 500}'"),
-    org: str = typer.Option(..., "--org", help="The proposing organisation (signs as its admin)"),
+    org: str = PROPOSER_OPTION,
     consortium: Path = CONSORTIUM_OPTION,
-    title: str = typer.Option("", "--title", help="A short description"),
-    delay: int = typer.Option(1, "--delay", min=1, help="Blocks between execution and taking effect"),
-    ttl_hours: float = typer.Option(168.0, "--ttl-hours", min=0.001, max=720, help="Voting window"),
+    title: str = TITLE_OPTION,
+    delay: int = DELAY_OPTION,
+    ttl_hours: float = TTL_OPTION,
     node: str = NODE_OPTION,
 ) -> None:
     """Open a proposal; the proposing organisation's vote counts as yes."""
@@ -35,10 +42,82 @@ def proposal_create(
         parsed = json.loads(args)
     except ValueError as exc:
         fail(f"--args is not JSON: {exc}", 2)
+    _propose(action, parsed, org, consortium, title, delay, ttl_hours, node)
+
+
+@proposal_app.command("read-policy")
+def proposal_read_policy(
+    contract: str = typer.Argument(..., help="Contract of the restricted query, e.g. audit"),
+    query: str = typer.Argument(..., help="Restricted query, e.g. access_log"),
+    roles: str = typer.Option(
+        None, "--roles", help="Comma-separated roles that may read, besides regulators (empty: none)"
+    ),
+    own_org: bool = typer.Option(False, "--own-org", help="Readers see only their own organisation's data"),
+    reset: bool = typer.Option(False, "--reset", help="Back to the contract's own policy"),
+    org: str = PROPOSER_OPTION,
+    consortium: Path = CONSORTIUM_OPTION,
+    title: str = TITLE_OPTION,
+    delay: int = DELAY_OPTION,
+    ttl_hours: float = TTL_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Propose who may run a restricted query (set_read_policy). A regulator always may."""
+    if reset == (roles is not None) or (reset and own_org):
+        fail("give --roles (and maybe --own-org), or --reset alone", 2)
+    policy = None
+    if roles is not None:
+        policy = {"roles": [r.strip() for r in roles.split(",") if r.strip()], "own_org": own_org}
+    args = {"contract": contract, "query": query, "policy": policy}
+    _propose("set_read_policy", args, org, consortium, title, delay, ttl_hours, node)
+
+
+@proposal_app.command("read-policies")
+def proposal_read_policies(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Every restricted query: who may read it now, and whether governance changed it."""
+    items = _listing(client_for(node).read_policies, as_json)
+    if items is None:
+        return
+    table = Table("query", "readers (and regulators)", "own org", "set by")
+    for item in items:
+        policy, governed = item["in_force"], item["governed"]
+        by = "contract"
+        if governed is not None:
+            by = f"{'contract' if governed['value'] is None else 'governance'} from block {governed['from']}"
+        table.add_row(
+            f"{item['contract']}.{item['query']}",
+            ", ".join(policy["roles"]) or "(regulators only)",
+            "yes" if policy["own_org"] else "no",
+            by,
+        )
+    console.print(table)
+
+
+def _listing(fetch: Callable[[], list[dict[str, Any]]], as_json: bool) -> list[dict[str, Any]] | None:
+    """The listing to print as a table, or None once it was printed as JSON."""
+    try:
+        items = fetch()
+    except SdkError as exc:
+        fail(f"{exc.code}: {exc.message}")
+    if as_json:
+        print_json(items)
+        return None
+    return items
+
+
+def _propose(
+    action: str,
+    args: object,
+    org: str,
+    consortium: Path,
+    title: str,
+    delay: int,
+    ttl_hours: float,
+    node: str,
+) -> None:
     client = admin_client(consortium, org, node)
     body = {
         "action": action,
-        "args": parsed,
+        "args": args,
         "title": title,
         "delay": delay,
         "ttl_ms": int(ttl_hours * 3600_000),
@@ -73,16 +152,10 @@ def proposal_vote(
 
 
 @proposal_app.command("list")
-def proposal_list(
-    node: str = NODE_OPTION, as_json: bool = typer.Option(False, "--json", help="Print JSON")
-) -> None:
+def proposal_list(node: str = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Every proposal with its votes and status."""
-    try:
-        items = client_for(node).proposals()
-    except SdkError as exc:
-        fail(f"{exc.code}: {exc.message}")
-    if as_json:
-        print_json(items)
+    items = _listing(client_for(node).proposals, as_json)
+    if items is None:
         return
     table = Table("id", "action", "by", "votes", "threshold", "status", "in force from")
     for p in items:

@@ -16,6 +16,9 @@ every peer.
 Actions:
 - `set_params {max_block_txs?, block_time_ms?, max_tx_bytes?, max_tx_ttl_ms?}`
 - `set_policy {contract, method, roles (list or null), allow_regulator}`
+- `set_read_policy {contract, query, policy: {roles, own_org} | null}`: who may run a
+  restricted query (audit.read); null restores the contract's own policy. A
+  regulator always reads: no policy can take that away
 - `set_threshold {action, threshold}`
 - `register {kind: "licence_type" | "rule_set", id, doc (map)}` for later modules
 - `add_org {org: {id, name_zh, name_en, ca, peers}}`, `remove_org {id}`
@@ -41,17 +44,19 @@ from govchain.ledger.governance import (
     check_threshold,
     policy_key,
     policy_to_value,
+    read_policy_key,
     registry_key,
     threshold_met,
     versioned,
 )
-from govchain.ledger.membership import Policy
+from govchain.ledger.membership import UNKNOWN_QUERY, Policy, ReadPolicy
 from govchain.ledger.orgs import Org, check_orgs
 from govchain.state import ReadView
 
 ACTIONS = (
     "set_params",
     "set_policy",
+    "set_read_policy",
     "set_threshold",
     "register",
     "add_org",
@@ -70,6 +75,7 @@ DUPLICATE_VOTE = "duplicate_vote"
 PROPOSAL_EXPIRED = "proposal_expired"
 PROPOSAL_CLOSED = "proposal_closed"
 BELOW_THRESHOLD = "below_threshold"
+INVALID_READ_POLICY = "invalid_read_policy"
 
 ADMINS = Policy(roles=frozenset({"admin"}))
 
@@ -84,6 +90,9 @@ def _check_action(ctx: Context, action: Any, args: Any) -> None:
         ctx.fail(errors.INVALID_ARGS, f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
     if type(args) is not dict:
         ctx.fail(errors.INVALID_ARGS, "'args' must be a map")
+    if action == "set_read_policy":
+        _check_read_policy(ctx, args)
+        return
     try:
         if action == "set_params":
             allowed = set(ChainParams().to_value())
@@ -117,6 +126,23 @@ def _check_action(ctx: Context, action: Any, args: Any) -> None:
                 raise ValueError("doc must be a map")
     except ValueError as exc:
         ctx.fail(errors.INVALID_ARGS, str(exc))
+
+
+def _check_read_policy(ctx: Context, args: dict[str, Any]) -> ReadPolicy | None:
+    """The policy a `set_read_policy` sets (None: back to the contract's own), or fail with why not."""
+    if set(args) != {"contract", "query", "policy"}:
+        ctx.fail(errors.INVALID_ARGS, "set_read_policy takes contract, query and policy")
+    contract, query = args["contract"], args["query"]
+    if type(contract) is not str or type(query) is not str:
+        ctx.fail(errors.INVALID_ARGS, "'contract' and 'query' must be text")
+    if (contract, query) not in ctx.read_policies:
+        ctx.fail(UNKNOWN_QUERY, f"'{contract}.{query}' is not a restricted query of this chain")
+    if args["policy"] is None:
+        return None
+    try:
+        return ReadPolicy.from_value(args["policy"])
+    except ValueError as exc:
+        ctx.fail(INVALID_READ_POLICY, str(exc))
 
 
 ORG_ACTIONS = ("add_org", "remove_org", "rotate_ca", "add_peer", "remove_peer")
@@ -268,6 +294,10 @@ def _apply(ctx: Context, action: str, args: dict[str, Any], height: int) -> None
             allow_regulator=args["allow_regulator"],
         )
         _put_versioned(ctx, policy_key(args["contract"], args["method"]), policy_to_value(policy), height)
+    elif action == "set_read_policy":
+        policy = _check_read_policy(ctx, args)
+        value = None if policy is None else policy.to_value()
+        _put_versioned(ctx, read_policy_key(args["contract"], args["query"]), value, height)
     elif action == "set_threshold":
         _put_versioned(ctx, b"threshold/" + args["action"].encode(), args["threshold"], height)
     elif action in ORG_ACTIONS:
@@ -310,9 +340,19 @@ def registry(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[st
     return found
 
 
+def read_policies(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Governance's read-policy records ({contract, query, from, value, previous}); the API joins
+    them with the contracts' own policies (ledger/governance.py `read_policies_in_force`)."""
+    found = []
+    for key, record in view.scan(b"read_policy/", 1000):
+        contract, query = key[len(b"read_policy/") :].decode().split("/", 1)
+        found.append({"contract": contract, "query": query} | record)
+    return found
+
+
 CONTRACT = Contract(
     name=GOVERNANCE,
     methods={"propose": propose, "vote": vote, "execute": execute},
-    queries={"proposals": proposals, "registry": registry},
+    queries={"proposals": proposals, "registry": registry, "read_policies": read_policies},
     policies={"propose": ADMINS, "vote": ADMINS, "execute": ADMINS},
 )
