@@ -323,3 +323,12 @@ def test_the_api_shows_read_policies_in_force(env: Env) -> None:
     log = next(p for p in listed if (p["contract"], p["query"]) == ("audit", "access_log"))
     assert log["in_force"] == policy and log["default"] == {"roles": ["auditor"], "own_org": False}
     assert log["governed"] == {"from": state["effective_height"], "value": policy, "previous": None}
+
+
+@given(policy=POLICIES)
+def test_a_read_policy_value_round_trips_canonically(policy: dict[str, Any]) -> None:
+    parsed = ReadPolicy.from_value(policy)
+    assert parsed.to_value() == {"roles": sorted(policy["roles"]), "own_org": policy["own_org"]}
+    assert ReadPolicy.from_value(parsed.to_value()) == parsed
+    shuffled = {"roles": list(reversed(policy["roles"])), "own_org": policy["own_org"]}
+    assert codec.encode(ReadPolicy.from_value(shuffled).to_value()) == codec.encode(parsed.to_value())

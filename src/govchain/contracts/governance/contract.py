@@ -295,8 +295,8 @@ def _apply(ctx: Context, action: str, args: dict[str, Any], height: int) -> None
         )
         _put_versioned(ctx, policy_key(args["contract"], args["method"]), policy_to_value(policy), height)
     elif action == "set_read_policy":
-        policy = _check_read_policy(ctx, args)
-        value = None if policy is None else policy.to_value()
+        read_policy = _check_read_policy(ctx, args)
+        value = None if read_policy is None else read_policy.to_value()
         _put_versioned(ctx, read_policy_key(args["contract"], args["query"]), value, height)
     elif action == "set_threshold":
         _put_versioned(ctx, b"threshold/" + args["action"].encode(), args["threshold"], height)
