@@ -6,11 +6,12 @@ the state machine checks that the reader is a current member, that the target is
 a restricted query, and that its `ReadPolicy` in force admits the reader
 (ledger/membership.py: a regulator reads everything; others need a listed role,
 and some data only its own organisation may read). Governance may replace a
-query's policy from a set height (`set_read_policy`, ledger/governance.py). The read is then recorded, and
-only after the block commits does the node run the query and answer
-(`POST /v1/reads`). So every read of restricted data, by a regulator, an auditor
-or anyone else, is on chain with who, what, why and when, and the access log
-itself is restricted data: reading it is recorded too (the auditors are audited).
+query's policy from a set height (`set_read_policy`, ledger/governance.py). The
+read is then recorded, and only after the block commits does the node run the
+query and answer (`POST /v1/reads`). So every read of restricted data, by a
+regulator, an auditor or anyone else, is on chain with who, what, why and when,
+and the access log itself is restricted data: reading it is recorded too (the
+auditors are audited).
 
 State (under `audit/`): `a/<height: 8 bytes big-endian><tx id>` -> the access
 record. The key orders records by height, so the log reads newest first with a
