@@ -57,7 +57,8 @@ PORTAL = PortalModule(
         "/licences/regulator",
         "/licences/{licence_id}",
     ),
-    scripts=("model.js", "console.js", "licences.js"),  # console.js first: its paths are not licence ids
+    # console.js before licences.js: its paths are not licence ids
+    scripts=("vendor/qrcode.js", "model.js", "console.js", "licences.js"),
     styles=("licences.css",),
     nav=(NavLink("/licences", "电子证照", "Licences"),),
     routes=qr_router,

@@ -39,6 +39,7 @@
       "c.purpose": "查阅事由（记录上链）", "c.purpose.default": "监管抽查", "c.load": "签名查阅", "c.by_org": "按发证机构", "c.by_type": "按证照类型", "c.by_op": "按操作", "c.by_day": "按日",
       "c.recent_uses": "最近的用证记录", "c.access_log": "受限数据查阅记录", "c.count": "次数", "c.day": "日期", "c.reader": "查阅人", "c.query": "查阅内容", "c.none": "暂无记录。",
       "c.use_by": "用证单位", "c.t": "时间", "c.total": "操作总数", "op.use": "用证",
+      "c.qr_note": "用证单位扫描此二维码（只含授权和签名），再从发证节点获取授权的数据。", "c.qr_too_long": "授权内容太长，无法放入二维码：请交付授权文件。",
       "rc.title": "操作被拒绝（{code}）：", "rc.unknown": "节点返回：",
       "rc.forbidden": "无权执行此操作。", "rc.not_a_member": "此密钥不是已登记的联盟成员。", "rc.member_revoked": "此成员证书已被吊销。", "rc.member_expired": "此成员证书已过期。",
       "rc.not_a_consortium": "电子证照只在联盟链上可用。", "rc.unknown_licence_type": "没有这个证照类型。", "rc.licence_type_invalid": "证照类型定义不可用。",
@@ -70,6 +71,7 @@
       "c.purpose": "Purpose (recorded on chain)", "c.purpose.default": "supervisory check", "c.load": "Sign and read", "c.by_org": "By issuing organisation", "c.by_type": "By licence type", "c.by_op": "By operation", "c.by_day": "By day",
       "c.recent_uses": "Recent uses", "c.access_log": "Restricted reads", "c.count": "Count", "c.day": "Day", "c.reader": "Reader", "c.query": "What", "c.none": "Nothing yet.",
       "c.use_by": "Used by", "c.t": "Time", "c.total": "Operations", "op.use": "used",
+      "c.qr_note": "The relying party scans this QR code (the authorisation and its signature only), then fetches the authorised fields from the issuing node.", "c.qr_too_long": "The authorisation is too long for a QR code: hand over the file.",
       "rc.title": "Refused ({code}): ", "rc.unknown": "The node says: ",
       "rc.forbidden": "Not allowed to do this.", "rc.not_a_member": "This key is not an enrolled consortium member.", "rc.member_revoked": "This member's certificate is revoked.", "rc.member_expired": "This member's certificate has expired.",
       "rc.not_a_consortium": "E-licences need a consortium chain.", "rc.unknown_licence_type": "No such licence type.", "rc.licence_type_invalid": "The licence type's definition is unusable.",
@@ -161,6 +163,21 @@
         button.disabled = false;
       }
     });
+  }
+
+  /* A QR code drawn here (vendor/qrcode.js), so what it holds never reaches a server: one square per
+   * dark module, with a four-module quiet zone. Byte mode, UTF-8, error correction L. */
+  function qrSvg(text) {
+    const lib = window.qrcode;
+    lib.stringToBytes = lib.stringToBytesFuncs["UTF-8"];
+    const qr = lib(0, "L");
+    qr.addData(text, "Byte");
+    qr.make();
+    const n = qr.getModuleCount();
+    let d = "";
+    for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (qr.isDark(r, c)) d += "M" + (c + 4) + "," + (r + 4) + "h1v1h-1z";
+    return '<svg xmlns="http://www.w3.org/2000/svg" class="lc-qr" viewBox="0 0 ' + (n + 8) + " " + (n + 8) + '" data-modules="' + n +
+      '" shape-rendering="crispEdges" role="img" aria-label="QR"><rect width="100%" height="100%" fill="#fff"></rect><path fill="#000" d="' + d + '"></path></svg>';
   }
 
   function statusTag(status) {
@@ -291,7 +308,8 @@
       const mismatch = held.holder && L.holderDid(held.holder.suite, held.holder.public) !== bundle.holder_did;
       cards.push('<div class="panel lc-licence" data-licence="' + esc(bundle.licence) + '"><h2>' + P.link("/licences/" + bundle.licence, bundle.licence) + " " +
         (status ? statusTag(status) : "") + "</h2>" + (mismatch ? P.message("error", t("c.key_mismatch")) : "") +
-        P.kv([[t("l.type"), esc(bundle.type)], [t("l.version"), esc(String(bundle.version))], ["DID", P.hex(bundle.holder_did)]]) + fieldsTable(bundle.fields) + "</div>");
+        P.kv([[t("l.type"), esc(bundle.type)], [t("l.version"), esc(String(bundle.version))], ["DID", P.hex(bundle.holder_did)]]) + fieldsTable(bundle.fields) +
+        "<p>" + P.link("/licences/" + bundle.licence, t("c.history")) + "</p></div>");
     }
     box.innerHTML = cards.join("");
   }
@@ -333,7 +351,11 @@
         const hours = Number(form.querySelector("#hd-hours").value) || 24;
         const presented = L.authorise(keys, bundle, form.querySelector("#hd-org").value, service, fields, Math.round(hours * HOUR_MS), form.querySelector("#hd-once").checked);
         const text = JSON.stringify(presented, null, 2);
-        return P.message("info", t("c.auth_ready")) + "<p>" + downloadLink("hd-auth-file", bundle.licence + ".authorisation.json", text, t("c.download_auth"), onLeave) + "</p>" + P.json(presented);
+        // The QR code holds the signed authorisation only: the relying party fetches the fields from the issuing node.
+        let qr;
+        try { qr = '<figure class="lc-qr-box" id="hd-qr">' + qrSvg(JSON.stringify({ auth: presented.auth, sig: presented.sig })) + "<figcaption>" + esc(t("c.qr_note")) + "</figcaption></figure>"; }
+        catch (e) { qr = P.message("info", t("c.qr_too_long")); }
+        return P.message("info", t("c.auth_ready")) + "<p>" + downloadLink("hd-auth-file", bundle.licence + ".authorisation.json", text, t("c.download_auth"), onLeave) + "</p>" + qr + P.json(presented);
       });
     };
     wireKey(el, "holder", () => refresh());
