@@ -430,7 +430,10 @@
       const stats = await S.read(keys, "licence", "stats", {}, purpose);
       const orgs = Array.from(new Set(stats.map((r) => r.org))).sort();
       const uses = [];
-      for (const org of orgs) uses.push(...await S.read(keys, "licence", "uses", { org, limit: 20 }, purpose));
+      const refused = []; // an auditor reads only its own organisation's uses
+      for (const org of orgs) {
+        try { uses.push(...await S.read(keys, "licence", "uses", { org, limit: 20 }, purpose)); } catch (err) { if (err.code !== "forbidden") throw err; refused.push(org); }
+      }
       uses.sort((a, b) => b.t - a.t);
       let log = [];
       try { log = await S.read(keys, "audit", "access_log", { limit: 20 }, purpose); } catch (err) { if (err.code !== "forbidden") throw err; }
@@ -439,7 +442,7 @@
         '<div class="lc-grid"><div><h2>' + esc(t("c.by_org")) + "</h2>" + bars("rg-org", stats, "org", String) + "</div><div><h2>" + esc(t("c.by_type")) + "</h2>" + bars("rg-type", stats, "type", String) +
         "</div><div><h2>" + esc(t("c.by_op")) + "</h2>" + bars("rg-op", stats, "op", (op) => t("op." + op) === "op." + op ? op : op + " · " + t("op." + op)) +
         "</div><div><h2>" + esc(t("c.by_day")) + "</h2>" + bars("rg-day", stats, "day", dayText) + "</div></div>" +
-        "<h2>" + esc(t("c.recent_uses")) + "</h2>" + (uses.length ? '<table class="list" id="rg-uses"><thead><tr><th>' + esc(t("c.licence_id")) + "</th><th>" + esc(t("c.use_by")) + "</th><th>" + esc(t("c.service")) +
+        "<h2>" + esc(t("c.recent_uses")) + "</h2>" + (refused.length ? failure({ code: "forbidden", message: refused.join(", ") }) : "") + (uses.length ? '<table class="list" id="rg-uses"><thead><tr><th>' + esc(t("c.licence_id")) + "</th><th>" + esc(t("c.use_by")) + "</th><th>" + esc(t("c.service")) +
           '</th><th class="wide">' + esc(t("c.fields")) + "</th><th>" + esc(t("c.t")) + "</th></tr></thead><tbody>" + uses.slice(0, 20).map((u) => "<tr><td>" + P.link("/licences/" + u.id, u.id) + "</td><td>" + esc(u.org) +
           "</td><td>" + esc(u.service) + '</td><td class="wide">' + esc(u.fields.join(", ")) + "</td><td>" + esc(P.time(u.t)) + "</td></tr>").join("") + "</tbody></table>" : '<p class="muted">' + esc(t("c.none")) + "</p>") +
         "<h2>" + esc(t("c.access_log")) + "</h2>" + (log.length ? '<table class="list" id="rg-log"><thead><tr><th>' + esc(t("c.reader")) + "</th><th>" + esc(t("c.query")) + "</th><th>" + esc(t("c.purpose")) +
