@@ -1,4 +1,4 @@
-"""The e-licence consoles end to end in the browser, on an intl consortium: issue from the issuing
+"""The e-licence consoles end to end in the browser, on an intl and a gm consortium: issue from the issuing
 console, authorise as the holder, use and fetch as a relying party, suspend, the next use refused
 with its reason, and the regulator's dashboard counting it all. Keys are loaded from key files."""
 
@@ -16,6 +16,8 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from govchain.contracts.licence.client import LicenceClient
+from govchain.contracts.licence.model import DAY_MS
+from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto.keyfile import KeyFile
 from govchain.sdk.client import Client
 from tests.web.conftest import RunningNode, consortium_node, enroll, key_json, licence_issuer, shot
@@ -25,27 +27,37 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 SLOW = 40_000  # ms: a signed write waits for its block
 
 
-@pytest.fixture(scope="module")
-def intl_consortium_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
-    yield from consortium_node(tmp_path_factory, "intl", "console")
+@pytest.fixture(scope="module", params=["intl", "gm"])
+def desk_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningNode]:
+    """A consortium node of each suite: the pages sign with P-256 on one, SM2 on the other."""
+    yield from consortium_node(tmp_path_factory, request.param, f"console-{request.param}")
 
 
 @pytest.fixture(scope="module")
-def actors(intl_consortium_node: RunningNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Key files of an issuer (org2), a bank clerk (org3) and a regulator (org1)."""
-    node = intl_consortium_node
+def actors(desk_node: RunningNode, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Key files of an issuer (org2), a bank clerk (org3), a regulator and an auditor (org1)."""
+    node = desk_node
     folder = tmp_path_factory.mktemp("console-keys")
-    issuer = licence_issuer(node).client.key
+    licences = licence_issuer(node)
+    issuer = licences.client.key
     assert issuer is not None
+    # One licence from Python, so that the dashboard always has org2's counts to show.
+    holder = licences.suite.generate_keypair()
+    licences.issue(
+        "BL", {"name": "某某餐饮店", "credit_code": "92330100MA2XXXXX0B"}, "92330100MA2XXXXX0B", holder.public
+    )
     keys = {
         "issuer": issuer,
         "relying": enroll(node, "org3", "operator", "银行柜员"),
         "regulator": enroll(node, "org1", "regulator", "监管员"),
+        "auditor": enroll(node, "org1", "auditor", "审计员"),
     }
     paths = {}
     for role, pair in keys.items():
         paths[role] = folder / f"{role}.json"
-        paths[role].write_text(key_json("intl", pair))
+        paths[role].write_text(key_json(node.suite, pair))
     return paths
 
 
@@ -75,9 +87,9 @@ def read_qr(png: bytes) -> list[str]:
 
 
 def test_issue_authorise_use_suspend_and_audit(
-    page: Page, intl_consortium_node: RunningNode, actors: dict[str, Path], tmp_path: Path
+    page: Page, desk_node: RunningNode, actors: dict[str, Path], tmp_path: Path
 ) -> None:
-    node = intl_consortium_node
+    node = desk_node
     # 1. The issuing console: a licence for a holder whose key pair the browser makes.
     page.goto(node.url + "/licences/issuer")
     load_key(page, actors["issuer"])
@@ -94,11 +106,13 @@ def test_issue_authorise_use_suspend_and_audit(
     lid = issued.get_attribute("data-licence")
     assert lid
     bundle = download(page, "#lc-bundle", tmp_path / "bundle.json")
-    shot(page, "licence-console-issued")
+    shot(page, f"licence-console-issued-{node.suite}")
 
     # The chain has the licence, and the issuing node's private store its data (read as the issuer).
     issuer = LicenceClient(Client(node.url, key=KeyFile.load(actors["issuer"]).keys))
-    assert issuer.status(lid)["status"] == "valid"
+    status = issuer.status(lid)
+    assert status["status"] == "valid"
+    assert status["valid_until"] - status["valid_from"] == BUSINESS_LICENCE["validity_days"] * DAY_MS
     stored = issuer.personal(lid, "org2", "test: the console deposited the bundle")
     assert stored["fields"]["legal_rep"] == "赵六" and stored["holder_code"] == "91330100MA27XXXX1A"
 
@@ -120,7 +134,7 @@ def test_issue_authorise_use_suspend_and_audit(
         {"auth": presented["auth"], "sig": presented["sig"]}, ensure_ascii=False, separators=(",", ":")
     )
     assert read_qr(page.locator("#hd-qr svg").screenshot()) == [compact]
-    shot(page, "licence-console-holder")
+    shot(page, f"licence-console-holder-{node.suite}")
 
     # 3. The relying party records the use and gets exactly the authorised fields, verified.
     use_authorisation(page, node, actors, auth)
@@ -129,7 +143,7 @@ def test_issue_authorise_use_suspend_and_audit(
     expect(fields).to_contain_text("杭州某某科技有限公司")
     expect(fields).to_contain_text("赵六")
     expect(fields).not_to_contain_text("91330100MA27XXXX1A")
-    shot(page, "licence-console-relying")
+    shot(page, f"licence-console-relying-{node.suite}")
 
     # 4. The issuer suspends the licence.
     page.goto(node.url + "/licences/issuer")
@@ -149,7 +163,7 @@ def test_issue_authorise_use_suspend_and_audit(
     refused = page.locator("#rp-out .msg.error")
     expect(refused).to_have_attribute("data-code", "licence_not_valid", timeout=SLOW)
     expect(refused).to_contain_text("证照当前不是有效状态")
-    shot(page, "licence-console-refused")
+    shot(page, f"licence-console-refused-{node.suite}")
 
     # 6. The regulator's dashboard counts what happened, as the chain's own stats say.
     page.goto(node.url + "/licences/regulator")
@@ -168,15 +182,13 @@ def test_issue_authorise_use_suspend_and_audit(
     expect(page.locator("#rg-uses tbody tr")).to_have_count(1)
     expect(page.locator("#rg-uses")).to_contain_text("开立银行账户")
     expect(page.locator("#rg-log")).to_contain_text("licence.stats")
-    shot(page, "licence-console-regulator")
+    shot(page, f"licence-console-regulator-{node.suite}")
     page.click("#lang")
     expect(page.locator("h1")).to_have_text("Regulator dashboard")
 
 
-def test_refusals_are_explained(
-    page: Page, intl_consortium_node: RunningNode, actors: dict[str, Path]
-) -> None:
-    node = intl_consortium_node
+def test_refusals_are_explained(page: Page, desk_node: RunningNode, actors: dict[str, Path]) -> None:
+    node = desk_node
     page.goto(node.url + "/licences/issuer")
     page.click("#lc-issue")  # no key yet
     expect(page.locator("#lc-issue-out .msg.error")).to_have_attribute("data-code", "no_key")
@@ -190,7 +202,16 @@ def test_refusals_are_explained(
     page.fill("#lc-reason", "test")
     page.click("#lc-apply")
     expect(page.locator("#lc-life-out .msg.error")).to_have_attribute("data-code", "forbidden", timeout=SLOW)
+    # An auditor of org1 sees the counts, but not org2's uses: said with the reason code.
+    page.goto(node.url + "/licences/regulator")
+    load_key(page, actors["auditor"])
+    page.click("#rg-load")
+    expect(page.locator("#rg-total")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#rg-out .msg.error")).to_have_attribute("data-code", "forbidden")
+    expect(page.locator("#rg-out .msg.error")).to_contain_text("org2")
     # In English, with the key still in memory (the page re-renders, the key stays): a missing field.
+    page.goto(node.url + "/licences/issuer")
+    load_key(page, actors["relying"])
     page.click("#lang")
     expect(page.locator("#key-status")).to_contain_text("Key loaded")
     page.click("#lc-issue")
@@ -199,15 +220,15 @@ def test_refusals_are_explained(
     expect(refused).to_contain_text("does not fit the licence type's schema. name: required")
 
 
-def test_consoles_on_a_phone(browser: Browser, intl_consortium_node: RunningNode) -> None:
+def test_consoles_on_a_phone(browser: Browser, desk_node: RunningNode) -> None:
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     try:
         phone = context.new_page()
         for role in ("issuer", "holder", "relying", "regulator"):
-            phone.goto(f"{intl_consortium_node.url}/licences/{role}")
+            phone.goto(f"{desk_node.url}/licences/{role}")
             expect(phone.locator("#key-file")).to_be_attached()
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 375, f"/licences/{role} scrolls sideways on a phone ({width}px)"
-            shot(phone, f"phone-licence-{role}")
+            shot(phone, f"phone-licence-{role}-{desk_node.suite}")
     finally:
         context.close()
