@@ -25,6 +25,7 @@ from tests.web.conftest import RunningNode, consortium_node, enroll, key_json, l
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SLOW = 40_000  # ms: a signed write waits for its block
+REFUSED_DEPOSIT = {"error": {"code": "conflict", "message": "the licence is at version 2"}}
 
 
 @pytest.fixture(scope="module", params=["intl", "gm"])
@@ -202,6 +203,19 @@ def test_refusals_are_explained(page: Page, desk_node: RunningNode, actors: dict
     page.fill("#lc-reason", "test")
     page.click("#lc-apply")
     expect(page.locator("#lc-life-out .msg.error")).to_have_attribute("data-code", "forbidden", timeout=SLOW)
+    # A refused deposit still hands over the bundle: the licence is on chain, its salts nowhere else.
+    page.goto(node.url + "/licences/issuer")
+    load_key(page, actors["issuer"])
+    page.route("**/private", lambda route: route.fulfill(status=409, json=REFUSED_DEPOSIT))
+    page.fill("[data-field=name]", "某某书店")
+    page.fill("[data-field=credit_code]", "92330100MA2XXXXX1C")
+    page.fill("#lc-holder-code", "92330100MA2XXXXX1C")
+    page.click("#lc-gen")
+    page.click("#lc-issue")
+    expect(page.locator("#lc-issued")).to_be_visible(timeout=SLOW)
+    expect(page.locator("#lc-issue-out .msg.error")).to_have_attribute("data-code", "conflict")
+    expect(page.locator("#lc-bundle")).to_be_visible()
+    page.unroute("**/private")
     # An auditor of org1 sees the counts, but not org2's uses: said with the reason code.
     page.goto(node.url + "/licences/regulator")
     load_key(page, actors["auditor"])

@@ -276,10 +276,17 @@
       const done = await S.call(keys, "licence", "issue", prepared.args);
       const { result } = await api("/v1/txs/" + done.id);
       const bundle = prepared.bundle(chainId, result.data.id, result.data.version, done.id);
-      await S.postSigned(keys, licencePath(bundle.licence) + "/private", "licence/deposit", { bundle });
       lastIssued = bundle.licence;
       el.querySelector("#lc-life-id").value = bundle.licence;
-      return '<div class="msg info" id="lc-issued" data-licence="' + esc(bundle.licence) + '">' + esc(t("c.issued", { id: bundle.licence })) + " " + esc(t("c.deposited")) + "</div><p>" +
+      // The licence is on chain now: whatever the deposit does, the holder's bundle (its salts exist nowhere else) is offered.
+      let deposited;
+      try {
+        await S.postSigned(keys, licencePath(bundle.licence) + "/private", "licence/deposit", { bundle });
+        deposited = esc(t("c.deposited")) + "</div>";
+      } catch (err) {
+        deposited = "</div>" + failure(err);
+      }
+      return '<div class="msg info" id="lc-issued" data-licence="' + esc(bundle.licence) + '">' + esc(t("c.issued", { id: bundle.licence })) + " " + deposited + "<p>" +
         downloadLink("lc-bundle", bundle.licence + ".bundle.json", JSON.stringify(bundle, null, 2), t("c.download_bundle"), onLeave) + " " +
         P.link("/licences/" + bundle.licence + "?v=" + bundle.version + "&d=" + bundle.data_digest, t("c.open_check")) + "</p>";
     });
