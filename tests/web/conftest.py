@@ -7,6 +7,7 @@ test machines have no outside network. Screenshots go to test-artifacts/web/.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from govchain.contracts.licence.client import LicenceClient
+from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto import KeyPair, get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate, issue
@@ -77,6 +80,13 @@ def _node(base: Path, suite: str, consortium: Path | None = None) -> Iterator[Ru
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def consortium_node(factory: pytest.TempPathFactory, suite: str, name: str) -> Iterator[RunningNode]:
+    """A node on a three-organisation consortium of its own (for a test module that changes its members)."""
+    consortium = factory.mktemp(f"{name}-consortium") / "cons"
+    init_consortium(consortium, 3, suite)
+    yield from _node(factory.mktemp(f"{name}-node"), suite, consortium)
 
 
 @pytest.fixture(scope="session")
@@ -146,6 +156,11 @@ def enroll(node: RunningNode, org: str, role: str, name: str) -> KeyPair:
     return keys
 
 
+def key_json(suite: str, keys: KeyPair) -> str:
+    """A key file's text (crypto/keyfile.py), as a page loads it."""
+    return json.dumps({"suite": suite, "private": keys.private.hex(), "public": keys.public.hex()})
+
+
 def notarize(node: RunningNode, path: Path) -> tuple[str, str]:
     """Notarise a file through the SDK, as a clerk would; returns (tx id hex, digest hex).
 
@@ -159,3 +174,26 @@ def notarize(node: RunningNode, path: Path) -> tuple[str, str]:
         done = client.notarize_file(path)
     assert done.ok and done.digest is not None, done
     return done.tx_id.hex(), done.digest.hex()
+
+
+def licence_issuer(node: RunningNode) -> LicenceClient:
+    """On a consortium node: the BL licence type registered by a vote of all three organisations,
+    and a LicenceClient for a new issuer of org2."""
+    assert node.consortium is not None
+    admins = {}
+    for org in ("org1", "org2", "org3"):
+        keys = KeyFile.load(node.consortium / org / "admin-key.json").keys
+        cert = Certificate.load((node.consortium / org / "admin.pem").read_bytes())
+        admins[org] = Client(node.url, key=keys)
+        if not any(m["key"] == keys.public.hex() for m in admins[org].members(org)):
+            admins[org].call("membership", "enroll", {"cert": cert.der})
+    proposal = {"action": "register", "args": {"kind": "licence_type", "id": "BL", "doc": BUSINESS_LICENCE}}
+    done = admins["org1"].call("governance", "propose", proposal)
+    for org in ("org2", "org3"):
+        admins[org].call("governance", "vote", {"proposal": done.tx_id, "approve": True})
+    client = LicenceClient(Client(node.url, key=enroll(node, "org2", "issuer", "市场监管局")))
+    deadline = time.time() + 20
+    suite = get_suite(node.suite)
+    while not client.types() and time.time() < deadline:  # a vote takes effect from the next block
+        client.client.call("notary", "anchor", {"digest": suite.hash(str(time.time()).encode())})
+    return client

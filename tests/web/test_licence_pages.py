@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -10,13 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from govchain.contracts.licence.client import LicenceClient
-from govchain.contracts.licence.samples import BUSINESS_LICENCE
-from govchain.crypto import get_suite
-from govchain.crypto.keyfile import KeyFile
-from govchain.crypto.x509 import Certificate
-from govchain.node.consortium import init_consortium
-from govchain.sdk.client import Client
-from tests.web.conftest import RunningNode, _node, enroll, shot
+from tests.web.conftest import RunningNode, consortium_node, licence_issuer, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -24,31 +17,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 @pytest.fixture(scope="module")
 def gm_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningNode]:
     """A gm consortium node of this module's own (the shared one must keep its member list)."""
-    consortium = tmp_path_factory.mktemp("licence-consortium") / "cons"
-    init_consortium(consortium, 3, "gm")
-    yield from _node(tmp_path_factory.mktemp("licence-node"), "gm", consortium)
+    yield from consortium_node(tmp_path_factory, "gm", "licence")
 
 
 @pytest.fixture(scope="module")
 def licences(gm_node: RunningNode) -> LicenceClient:
     """The BL type registered by a vote of all three organisations; an issuer of org2."""
-    assert gm_node.consortium is not None
-    admins = {}
-    for org in ("org1", "org2", "org3"):
-        keys = KeyFile.load(gm_node.consortium / org / "admin-key.json").keys
-        cert = Certificate.load((gm_node.consortium / org / "admin.pem").read_bytes())
-        admins[org] = Client(gm_node.url, key=keys)
-        if not any(m["key"] == keys.public.hex() for m in admins[org].members(org)):
-            admins[org].call("membership", "enroll", {"cert": cert.der})
-    proposal = {"action": "register", "args": {"kind": "licence_type", "id": "BL", "doc": BUSINESS_LICENCE}}
-    done = admins["org1"].call("governance", "propose", proposal)
-    for org in ("org2", "org3"):
-        admins[org].call("governance", "vote", {"proposal": done.tx_id, "approve": True})
-    client = LicenceClient(Client(gm_node.url, key=enroll(gm_node, "org2", "issuer", "市场监管局")))
-    deadline = time.time() + 20
-    while not client.types() and time.time() < deadline:
-        client.client.call("notary", "anchor", {"digest": get_suite("gm").hash(str(time.time()).encode())})
-    return client
+    return licence_issuer(gm_node)
 
 
 def issue(licences: LicenceClient) -> dict[str, object]:

@@ -24,7 +24,7 @@ from fastapi.responses import HTMLResponse, Response
 from govchain.node.node import Node
 from govchain.web.module import ASSET_TYPES, NavLink, PortalModule
 
-BUILTIN_MODULES = ("govchain.web.explorer", "govchain.web.verify")
+BUILTIN_MODULES = ("govchain.web.explorer", "govchain.web.verify", "govchain.web.sign")
 CORE = PortalModule(
     name="core", package="govchain.web", folder="core", scripts=("core.js",), styles=("core.css",), order=0
 )

@@ -1,4 +1,5 @@
-"""The e-licence module's portal pages: the catalogue, and the public check a licence's QR code opens.
+"""The e-licence module's portal pages: the catalogue, the public check a licence's QR code opens,
+and the consoles that sign in the browser (issuing, holder, relying party, regulator: console.js).
 
 `/licences/{id}?v=<version>&d=<digest>` is what the QR code printed on a licence
 carries: anyone who scans it sees, in their own browser, whether that version is
@@ -48,8 +49,16 @@ def qr_router(node: Node) -> APIRouter:
 PORTAL = PortalModule(
     name="licences",
     package="govchain.contracts.licence.portal",
-    pages=("/licences", "/licences/{licence_id}"),
-    scripts=("licences.js",),
+    pages=(
+        "/licences",
+        "/licences/issuer",
+        "/licences/holder",
+        "/licences/relying",
+        "/licences/regulator",
+        "/licences/{licence_id}",
+    ),
+    # console.js before licences.js: its paths are not licence ids
+    scripts=("vendor/qrcode.js", "model.js", "console.js", "licences.js"),
     styles=("licences.css",),
     nav=(NavLink("/licences", "电子证照", "Licences"),),
     routes=qr_router,

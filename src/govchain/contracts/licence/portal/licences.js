@@ -51,7 +51,8 @@
       ? "<tr><td>" + esc(ty.code) + '</td><td colspan="5">' + esc(ty.unusable) + "</td></tr>"
       : "<tr><td>" + esc(ty.code) + "</td><td>" + esc(P.lang === "en" ? ty.name_en : ty.name_zh) + "</td><td>" + esc(ty.issuers.join(", ")) + '</td><td class="wide">' +
         esc(Object.keys(ty.schema.properties).join(", ")) + '</td><td class="wide">' + esc(ty.personal.join(", ")) + "</td><td>" + esc(ty.validity_days === null ? t("l.forever") : String(ty.validity_days)) + "</td></tr>");
-    el.innerHTML = "<h1>" + esc(t("l.title")) + "</h1><h2>" + esc(t("l.find")) + "</h2>" + findForm() + "<h2>" + esc(t("l.types")) + "</h2>" +
+    const desk = '<nav class="lc-tabs" id="lic-desk">' + ["issuer", "holder", "relying", "regulator"].map((r) => P.link("/licences/" + r, t("c." + r))).join("") + "</nav>";
+    el.innerHTML = "<h1>" + esc(t("l.title")) + "</h1><h2>" + esc(t("l.find")) + "</h2>" + findForm() + "<h2>" + esc(t("c.desk")) + "</h2>" + desk + "<h2>" + esc(t("l.types")) + "</h2>" +
       (types.length
         ? '<table class="list"><thead><tr>' + heads([["l.code"], ["l.name"], ["l.issuers"], ["l.fields", true], ["l.personal", true], ["l.validity"]]) + "</tr></thead><tbody>" + rows.join("") + "</tbody></table>"
         : P.message("info", t("l.none")));
