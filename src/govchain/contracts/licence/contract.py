@@ -8,7 +8,8 @@ Methods (consortium chains only; docs/licences.md has the full rules)
   next free one is assigned. Only digests and a salted commitment to the holder's identifier
   go on chain; the holder is bound to a key.
 - `change`, `renew`, `suspend`, `resume`, `revoke`, `cancel` `{id, reason, ...}`:
-  an `issuer` of the issuing organisation, along the lifecycle in model.TRANSITIONS.
+  an `issuer` of the issuing organisation, along the lifecycle in model.TRANSITIONS
+  (`change` and `renew` may name the `version` they make: `conflict` if it is not next).
 - `use {auth, sig}`: a relying party's member presents the holder's signed
   authorisation; every use is recorded (who, which version, service item, when).
 
@@ -270,7 +271,12 @@ def issue(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transition(operation: str) -> Any:
-    extra = {"change": {"data_digest", "file_digest"}, "renew": {"valid_until", "data_digest", "file_digest"}}
+    # `version`, optional: the version this operation makes, as its rendered file shows it
+    # (`conflict` if another change came first, so no file ever shows the wrong version).
+    extra = {
+        "change": {"data_digest", "file_digest", "version"},
+        "renew": {"valid_until", "data_digest", "file_digest", "version"},
+    }
 
     def method(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         org = _org(ctx)
@@ -283,6 +289,11 @@ def _transition(operation: str) -> Any:
         lid, record = _load(ctx, args)
         if record["org"] != org:
             ctx.fail(errors.FORBIDDEN, f"only {record['org']}, which issued {lid}, may {operation} it")
+        if "version" in args and args["version"] != record["version"] + 1:
+            ctx.fail(
+                errors.CONFLICT,
+                f"{lid} is at version {record['version']}: {operation} makes {record['version'] + 1}",
+            )
         try:
             record["status"] = next_status(record["status"], operation)
         except ValueError as exc:
@@ -474,7 +485,7 @@ def personal(view: ReadView, private: PrivateReader, suite: Suite, args: dict[st
         "fields": bundle["fields"],
         "holder_code": bundle["holder_code"],
         "holder_did": bundle["holder_did"],
-    }
+    } | ({"file": bundle["file"]} if "file" in bundle else {})  # the rendered licence file, base64
 
 
 def stats(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
