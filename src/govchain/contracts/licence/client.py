@@ -231,19 +231,25 @@ class LicenceClient:
         )
         return result
 
-    def change(self, bundle: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[str, Any]:
+    def change(
+        self, bundle: dict[str, Any], fields: dict[str, Any], reason: str, deposit: bool = True
+    ) -> dict[str, Any]:
         """变更: new data as a new version that supersedes the old; returns the holder's new bundle,
-        with the new version's rendered file."""
-        return self._new_version("change", bundle, fields, reason, {})
+        with the new version's rendered file (also deposited in this node's private store)."""
+        return self._new_version("change", bundle, fields, reason, {}, deposit)
 
     def renew(
-        self, bundle: dict[str, Any], valid_until: int, reason: str, fields: dict[str, Any] | None = None
+        self,
+        bundle: dict[str, Any],
+        valid_until: int,
+        reason: str,
+        fields: dict[str, Any] | None = None,
+        deposit: bool = True,
     ) -> dict[str, Any]:
         """延续/换证: a new validity (and optionally new data) as a new version, with its rendered file;
-        returns the holder's new bundle."""
-        return self._new_version(
-            "renew", bundle, fields or bundle["fields"], reason, {"valid_until": valid_until}
-        )
+        returns the holder's new bundle (also deposited in this node's private store)."""
+        extra = {"valid_until": valid_until}
+        return self._new_version("renew", bundle, fields or bundle["fields"], reason, extra, deposit)
 
     def _new_version(
         self,
@@ -252,7 +258,9 @@ class LicenceClient:
         fields: dict[str, Any],
         reason: str,
         extra: dict[str, Any],
+        deposit: bool,
     ) -> dict[str, Any]:
+        """Render version current + 1 and make it, naming that version (`conflict` if another came first)."""
         kind = self.licence_type(bundle["type"])
         check_fields(kind, fields)
         suite = self.suite
@@ -266,22 +274,21 @@ class LicenceClient:
             "valid_until": extra.get("valid_until", current["valid_until"]),
         }
         version = current["version"] + 1
-        sheet = self._sheet(kind, bundle["licence"], version, fields, validity, current["org"])
-        pdf = render_licence(sheet)
+        pdf = render_licence(self._sheet(kind, bundle["licence"], version, fields, validity, current["org"]))
         result = self.transition(
             operation, bundle["licence"], reason,
             data_digest=digest, file_digest=suite.hash(pdf), version=version, **extra,
         )  # fmt: skip
-        return (
-            bundle
-            | {
-                "version": result["version"],
-                "fields": fields,
-                "salts": {name: salt.hex() for name, salt in salts.items()},
-                "data_digest": digest.hex(),
-            }
-            | _file_entries(suite, pdf)
-        )
+        new = bundle | _file_entries(suite, pdf)
+        new |= {
+            "version": result["version"],
+            "fields": fields,
+            "salts": {name: salt.hex() for name, salt in salts.items()},
+            "data_digest": digest.hex(),
+        }
+        if deposit:
+            self.deposit(new)
+        return new
 
     def transition(self, operation: str, licence: str, reason: str, **extra: Any) -> dict[str, Any]:
         """change / renew / suspend / resume / revoke / cancel, with a reason (on chain)."""
