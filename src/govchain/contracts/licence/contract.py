@@ -289,6 +289,8 @@ def _transition(operation: str) -> Any:
         lid, record = _load(ctx, args)
         if record["org"] != org:
             ctx.fail(errors.FORBIDDEN, f"only {record['org']}, which issued {lid}, may {operation} it")
+        if "version" in args and type(args["version"]) is not int:
+            ctx.fail(errors.INVALID_ARGS, "'version' is the version this operation makes")
         if "version" in args and args["version"] != record["version"] + 1:
             ctx.fail(
                 errors.CONFLICT,

@@ -199,13 +199,23 @@ def _day(ms: int) -> str:
 
 
 def _qr(pdf: Canvas, text: str, x: float, y: float, size: float) -> None:
-    """The QR code as filled squares (segno's matrix, as the portal's QR image; quiet zone of 2)."""
+    """The QR code as filled bars, one per run of dark modules in a row (segno's matrix, as the
+    portal's QR image; quiet zone of 2), drawn in module units."""
     matrix = segno.make(text, error="m").matrix
-    border = 2
-    module = size / (len(matrix) + 2 * border)
+    border, count = 2, len(matrix)
+    module = size / (count + 2 * border)
+    pdf.saveState()
+    pdf.translate(x + border * module, y + border * module)
+    pdf.scale(module, module)
     pdf.setFillColorRGB(0, 0, 0)
     for row, bits in enumerate(matrix):
-        for col, dark in enumerate(bits):
-            if dark:
-                top = y + size - (row + border + 1) * module
-                pdf.rect(x + (col + border) * module, top, module, module, stroke=0, fill=1)
+        col = 0
+        while col < count:
+            if not bits[col]:
+                col += 1
+                continue
+            start = col
+            while col < count and bits[col]:
+                col += 1
+            pdf.rect(start, count - 1 - row, col - start, 1, stroke=0, fill=1)
+    pdf.restoreState()

@@ -7,6 +7,8 @@ import dataclasses
 import io
 
 import pypdf
+import segno
+from pypdf.generic import ContentStream
 
 from govchain.contracts.licence.model import licence_id, parse_type
 from govchain.contracts.licence.render import LicenceSheet, file_claim, render_licence
@@ -73,3 +75,21 @@ def test_the_file_names_the_licence_it_claims_to_be() -> None:
     wrong = SHEET.licence[:-1] + ("0" if SHEET.licence[-1] != "0" else "1")  # a wrong check character
     forged = render_licence(dataclasses.replace(SHEET, licence=wrong))
     assert file_claim(forged) is None
+
+
+def test_the_qr_code_drawn_is_the_check_link() -> None:
+    """The bars drawn inside the QR code's own coordinate system rebuild exactly the QR matrix of the
+    check link (the same encoding the portal's QR image uses)."""
+    reader = pypdf.PdfReader(io.BytesIO(render_licence(SHEET)))
+    ops = ContentStream(reader.pages[0].get_contents(), reader).operations
+    start = next(i for i, (_, op) in enumerate(ops) if op == b"q")  # the QR code's saved state
+    end = next(i for i, (_, op) in enumerate(ops) if op == b"Q")
+    bars = [[int(v) for v in operands] for operands, op in ops[start:end] if op == b"re"]
+    expected = segno.make(SHEET.check_url, error="m").matrix
+    size = len(expected)
+    drawn = [[False] * size for _ in range(size)]
+    for x, y, width, height in bars:
+        assert height == 1
+        for col in range(x, x + width):
+            drawn[size - 1 - y][col] = True
+    assert drawn == [[bool(bit) for bit in row] for row in expected]

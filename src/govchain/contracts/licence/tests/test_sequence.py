@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from govchain.contracts.licence.contract import next_sequence
-from govchain.contracts.licence.model import licence_id
+from govchain.contracts.licence.model import DAY_MS, licence_id
 from govchain.contracts.licence.tests.test_lifecycle import World, _world, world
 from govchain.state import ReadView
 
@@ -68,3 +68,22 @@ def test_sequences_are_unique_and_fill_the_lowest_gap(
             assert code == "ok"
             taken.add(lowest if chosen is None else chosen)
         assert issued(world) == {licence_id("BL", "org2", s) for s in taken}
+
+
+def test_a_new_version_may_name_itself_and_is_refused_if_it_is_not_next(world: World) -> None:
+    """A rendered file shows the version it is for: `change`/`renew` naming another one change nothing."""
+    lid = world.issue()
+    digests = {"data_digest": bytes(32), "file_digest": bytes(range(32))}
+    renew = {"valid_until": world.now + 300 * DAY_MS}
+    for op, extra, version, refusal in [
+        ("change", digests, 3, "conflict"),
+        ("renew", renew, 1, "conflict"),
+        ("change", digests, "2", "invalid_args"),
+    ]:
+        before = world.licence_state()
+        args = {"id": lid, "reason": "new version", "version": version} | extra
+        assert world.send("issuer2", op, args) == refusal, (op, version)
+        assert world.licence_state() == before
+    assert world.send("issuer2", "change", {"id": lid, "reason": "变更", "version": 2} | digests) == "ok"
+    assert world.send("issuer2", "renew", {"id": lid, "reason": "延续", "version": 3} | renew) == "ok"
+    assert world.record(lid)["version"] == 3 and world.record(lid)["file"] == bytes(range(32))
