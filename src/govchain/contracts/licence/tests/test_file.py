@@ -99,6 +99,9 @@ def test_a_licence_file_is_checked_against_the_chain_through_its_lifecycle(
     assert verdict(public, b"%PDF-1.4 some other document") == ("file_unknown", None)
     assert verdict(public, b"%PDF-1.4 some other document", lid) == ("file_mismatch", None)
     assert verdict(public, pdf, licence_id("BL", "org2", 99)) == ("not_found", None)
+    assert posted(env, b"%PDF-1.4 some other document")["code"] == "file_unknown"
+    assert posted(env, b"%PDF-1.4 some other document", id=lid)["code"] == "file_mismatch"
+    assert env.client.post("/v1/licences/verify-file", content=b"").json()["error"]["code"] == "invalid_args"
 
     issuer.transition("suspend", lid, "涉嫌违规经营")
     assert verdict(public, pdf) == ("suspended", 1)
