@@ -20,6 +20,7 @@ from typing import Any
 
 import jsonschema
 
+from govchain.contracts.licence.contract import ISSUER_NOT_ALLOWED, SEQUENCE_TAKEN
 from govchain.contracts.licence.filecheck import FileVerdict, check_file
 from govchain.contracts.licence.model import (
     DAY_MS,
@@ -42,7 +43,6 @@ from govchain.ledger.requests import sign_request
 from govchain.sdk.client import Client, SdkError, Submitted
 
 SCHEMA_INVALID = "schema_invalid"
-SEQUENCE_TAKEN = "sequence_taken"
 SEQUENCE_ATTEMPTS = 8
 BUNDLE_VERSION = 1
 
@@ -139,7 +139,7 @@ class LicenceClient:
     def _issue_rendered(
         self, kind: LicenceType, fields: dict[str, Any], args: dict[str, Any]
     ) -> tuple[bytes, Submitted]:
-        org = self.issuer_org()
+        org = self.issuer_org(kind)
         tried = 0
         for _ in range(SEQUENCE_ATTEMPTS):
             sequence = max(self.next_sequence(kind.code, org), tried + 1)
@@ -181,15 +181,18 @@ class LicenceClient:
             check_base=self.portal or self.client.url,
         )
 
-    def issuer_org(self) -> str:
-        """The organisation of this client's key (an enrolled member)."""
+    def issuer_org(self, kind: LicenceType) -> str:
+        """The organisation of this client's key, among those that may issue `kind` (its id names it)."""
         if self.client.key is None:
             raise SdkError("no_key", "issuing needs the issuer's key")
         mine = self.client.key.public.hex()
-        for member in self.client.members():
-            if member["key"] == mine:
-                return str(member["org"])
-        raise SdkError(errors.FORBIDDEN, "this key is not an enrolled member of the consortium")
+        for org in sorted(kind.issuers):
+            if any(member["key"] == mine for member in self.client.members(org)):
+                return org
+        raise SdkError(
+            ISSUER_NOT_ALLOWED,
+            f"this key is not a member of an organisation that may issue {kind.code} licences",
+        )
 
     def next_sequence(self, type_code: str, org: str) -> int:
         """The sequence the chain would assign now to the next licence of this type from `org`."""

@@ -143,3 +143,9 @@ def test_a_taken_sequence_is_skipped_and_a_stale_file_refused(env: Env, issuer: 
         )
     assert refused.value.code == "conflict"
     assert issuer.status(first["licence"])["version"] == changed["version"] == 2
+    # Only an organisation the type names can issue it: said before anything is rendered or signed.
+    bank = LicenceClient(sdk(env, member(env, "org1", "operator", "bank")))
+    with pytest.raises(SdkError) as refused:
+        bank.issue("BL", FIELDS, HOLDER_CODE, holder.public, deposit=False)
+    assert refused.value.code == "issuer_not_allowed"
+    assert LicenceClient(sdk(env)).next_sequence("BL", "org2") == stale + 2  # nothing issued
