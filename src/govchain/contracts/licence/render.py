@@ -27,7 +27,6 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen.canvas import Canvas
 
 from govchain.contracts.licence.model import LicenceType, check_licence_id
-from govchain.contracts.licence.portal import check_url
 
 CJK_FONT: Final = "STSong-Light"
 LATIN_FONT: Final = "Helvetica"
@@ -57,6 +56,10 @@ class LicenceSheet:
 
     @property
     def check_url(self) -> str:
+        # The portal's own link builder, imported here so that importing the SDK does not load the
+        # portal (and with it the node and its web framework).
+        from govchain.contracts.licence.portal import check_url
+
         return check_url(self.check_base, self.licence, self.version, self.data_digest.hex())
 
 
