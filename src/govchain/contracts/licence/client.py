@@ -270,6 +270,12 @@ class LicenceClient:
         salts = {name: secrets.token_bytes(16) for name in fields}
         digest = data_digest(suite, salted_fields(suite, fields, salts))
         current = self.status(bundle["licence"])
+        if bundle["version"] != current["version"]:
+            raise SdkError(
+                errors.CONFLICT,
+                f"the bundle is version {bundle['version']} but {bundle['licence']} is at "
+                f"version {current['version']}: start from the current bundle",
+            )
         validity = {
             "data_digest": digest,
             # renew starts the new validity at its block's time: the file shows the day

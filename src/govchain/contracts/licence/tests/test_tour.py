@@ -260,6 +260,33 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
         assert secret.encode() not in stored
     assert "上海某某科技有限公司".encode() not in stored  # not personal, but off chain all the same
 
+    # 8. Change and renew a second licence: each new version comes with its own file, and the older
+    # files are then superseded.
+    second, first_pdf = tmp_path / "second.json", tmp_path / "second-v1.pdf"
+    ok(
+        "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
+        "--holder-key", str(holder), "--key", issuer, "--out", str(second), "--pdf", str(first_pdf),
+    )  # fmt: skip
+    other = json.loads(second.read_text())["licence"]
+    fields.write_text(json.dumps({"name": "上海某某科技有限公司", "credit_code": HOLDER_CODE}))
+    changed, changed_pdf = tmp_path / "second-v2.json", tmp_path / "second-v2.pdf"
+    ok(
+        "licence", "change", "--bundle", str(second), "--fields", str(fields), "--reason", "变更",
+        "--out", str(changed), "--pdf", str(changed_pdf), "--key", issuer,
+    )  # fmt: skip
+    renewed, renewed_pdf = tmp_path / "second-v3.json", tmp_path / "second-v3.pdf"
+    ok(
+        "licence", "renew", other, "--bundle", str(changed), "--valid-days", "365", "--reason", "延续",
+        "--out", str(renewed), "--pdf", str(renewed_pdf), "--key", issuer,
+    )  # fmt: skip
+    assert file_check(renewed_pdf) == (0, f"VALID (valid): the file is version 3 of {other}, which is valid")
+    for old, version in ((first_pdf, 1), (changed_pdf, 2)):
+        assert file_check(old) == (1, f"NOT VALID (superseded): the file is version {version} of {other}, "
+                                      "which is superseded")  # fmt: skip
+    refused = run("licence", "renew", other, "--bundle", str(changed), "--valid-days", "30", "--reason", "x",
+                  "--out", str(tmp_path / "x.json"), "--key", issuer)  # fmt: skip
+    assert refused.exit_code == 1 and "conflict" in refused.output  # that bundle is no longer current
+
 
 def test_private_store_requests_are_checked(consortium: Path, tmp_path: Path) -> None:
     """Deposits and fetches: each bad request gets its reason, and nothing is stored or shown."""
