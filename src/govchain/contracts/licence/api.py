@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from typing import Any
@@ -11,11 +12,13 @@ from fastapi import APIRouter, Body, Query, Request
 from govchain import codec
 from govchain.api.common import ApiError, jsonable, parse_hex
 from govchain.contracts.licence.contract import NAME, record_key
+from govchain.contracts.licence.filecheck import check_file
 from govchain.contracts.licence.model import (
     REGISTRY_KIND,
     STATUS_PURPOSES,
     disclose,
     fields_digest,
+    licence_id,
     parse_type,
 )
 from govchain.contracts.licence.vc import status_list_credential
@@ -26,6 +29,8 @@ from govchain.ledger.requests import verify_request
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
 from govchain.node.receipts import build_state_proof
+
+MAX_FILE = 16 * 1024 * 1024
 
 
 def licence_router(node: Node) -> APIRouter:
@@ -101,7 +106,46 @@ def licence_router(node: Node) -> APIRouter:
         if digest is not None:
             wanted = parse_hex(digest, "digest", 32)
             reply["digest_matches"] = wanted in (found["data_digest"], found["file_digest"])
+            reply["matches"] = digest_matches(licence_id, wanted)
         return reply
+
+    def digest_matches(licence_id: str, digest: bytes) -> list[dict[str, Any]]:
+        """Every version whose data or file digest this is, with that version's status now."""
+        return [
+            match | {"status": current(licence_id, match["version"])["status"]}
+            for match in node.query(NAME, "file_versions", {"id": licence_id, "digest": digest})
+        ]
+
+    @router.post("/verify-file")
+    async def verify_file(
+        request: Request, id: str | None = Query(None, description="the licence (default: the file's own)")
+    ) -> dict[str, Any]:
+        """Check a rendered licence file (the request body, as is) against the chain: which version
+        it is and that version's status, or `file_unknown` / `file_mismatch`. The file is not kept."""
+        pdf = await request.body()
+        if not 0 < len(pdf) <= MAX_FILE:
+            raise ApiError(
+                errors.INVALID_ARGS, f"send the licence file as the body (at most {MAX_FILE} bytes)"
+            )
+
+        def lookup(licence: str, digest: str) -> dict[str, Any]:
+            try:
+                return status(licence, None, digest)
+            except ApiError as exc:
+                raise LookupError(exc.message) from None
+
+        return check_file(node.suite, node.genesis.chain_id, pdf, id, lookup).to_json()
+
+    @router.get("/types/{code}/next-sequence")
+    def next_sequence(
+        code: str, org: str = Query(..., description="the issuing organisation")
+    ) -> dict[str, Any]:
+        """The sequence `issue` would assign now to a licence of this type from `org` (an issuer
+        renders the licence file for that id, then issues with that `sequence`)."""
+        if code not in types_in_force():
+            raise ApiError("unknown_licence_type", f"no licence type '{code}' is registered", 404)
+        sequence = node.query(NAME, "next_sequence", {"type": code, "org": org})
+        return {"type": code, "org": org, "sequence": sequence, "id": licence_id(code, org, sequence)}
 
     @router.get("/{licence_id}/proof")
     def proof(licence_id: str) -> dict[str, Any]:
@@ -140,6 +184,8 @@ def licence_router(node: Node) -> APIRouter:
             raise ApiError("digest_mismatch", f"the bundle is malformed: {exc}") from None
         if not matches:
             raise ApiError("digest_mismatch", "the bundle does not match the licence's data digest on chain")
+        if "file" in bundle and not file_matches(bundle["file"], status["file_digest"]):
+            raise ApiError("digest_mismatch", "the bundle's file does not match the file digest on chain")
         name = f"licence/{licence_id}/v{status['version']}"
         node.private.put(name, json.dumps(bundle, ensure_ascii=False).encode())
         return {"licence": licence_id, "version": status["version"], "stored": True}
@@ -183,5 +229,11 @@ def licence_router(node: Node) -> APIRouter:
             "service": auth["service"],
             "disclosure": jsonable(shown),
         }
+
+    def file_matches(encoded: Any, digest: bytes) -> bool:
+        try:
+            return node.suite.hash(base64.b64decode(encoded, validate=True)) == digest
+        except (TypeError, ValueError) as exc:
+            raise ApiError("digest_mismatch", f"the bundle's file is not base64: {exc}") from None
 
     return router

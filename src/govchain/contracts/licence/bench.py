@@ -6,7 +6,9 @@ transactions, signed before the clock starts, are posted in batches with
 `wait=true` (issue throughput and commit latency). With every licence on chain,
 `--reads` random licences are checked through `GET /v1/licences/{id}` from
 `--clients` connections (verification latency at that size). The machine's own
-limit, signature verifications per second on one core, is measured in the same run.
+limit, signature verifications per second on one core, is measured in the same run,
+and so is the issuing client's own cost per licence: rendering and hashing its file
+(up to 200 files, one core).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from govchain.cli.bench import (
     post_batches,
     sign_many,
 )
-from govchain.contracts.licence.model import DAY_MS, licence_id
+from govchain.contracts.licence.model import DAY_MS, licence_id, parse_type
+from govchain.contracts.licence.render import LicenceSheet, render_licence
 from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
@@ -101,6 +104,25 @@ def _time_reads(url: str, ids: list[str], clients: int, progress: Progress) -> t
     return sorted(latencies), valid
 
 
+def _time_renders(suite_name: str, chain_id: str, portal: str, count: int) -> list[float]:
+    """Render and hash `count` licence files one after another, as an issuing client does before
+    each issue (one core); the time of each, sorted."""
+    suite = get_suite(suite_name)
+    kind = parse_type(TYPE_CODE, BUSINESS_LICENCE)
+    now = int(time.time() * 1000)
+    latencies = []
+    for n in range(1, count + 1):
+        sheet = LicenceSheet(
+            kind, licence_id(TYPE_CODE, "org1", n), 1, "org1", "", now, now + 365 * DAY_MS,
+            {"name": f"某某科技有限公司 {n}", "credit_code": f"91310115MA1K{n:06d}", "scope": "软件开发"},
+            secrets.token_bytes(32), chain_id, portal,
+        )  # fmt: skip
+        start = time.perf_counter()
+        suite.hash(render_licence(sheet))
+        latencies.append(time.perf_counter() - start)
+    return sorted(latencies)
+
+
 def run_licence_bench(
     suite_name: str, txs: int, batch: int, clients: int, reads: int, progress: Progress
 ) -> dict[str, Any]:
@@ -135,6 +157,7 @@ def run_licence_bench(
         read_latencies, valid = _time_reads(
             node.url, [licence_id(TYPE_CODE, "org1", n) for n in sample], clients, progress
         )
+        render_latencies = _time_renders(suite_name, client.chain.chain_id, node.url, min(reads, 200))
         db = node.dir / "data" / "chain.db"
         size = db.stat().st_size + (
             db.with_name("chain.db-wal").stat().st_size if db.with_name("chain.db-wal").exists() else 0
@@ -158,6 +181,9 @@ def run_licence_bench(
         "verify_p50_ms": round(percentile(read_latencies, 50) * 1000, 2),
         "verify_p95_ms": round(percentile(read_latencies, 95) * 1000, 2),
         "verify_p99_ms": round(percentile(read_latencies, 99) * 1000, 2),
+        "renders": len(render_latencies),
+        "render_p50_ms": round(percentile(render_latencies, 50) * 1000, 2),
+        "render_p99_ms": round(percentile(render_latencies, 99) * 1000, 2),
         "db_mb": round(size / 1e6, 1),
         "verify_per_s_core": round(verify_rate, 1),
         "issue_per_verify_core": round(rate / verify_rate, 3),

@@ -11,7 +11,12 @@ import typer
 from rich.table import Table
 
 from govchain.cli.common import JSON_OPTION, NODE_OPTION, client_for, console, fail, print_json
-from govchain.contracts.licence.client import LicenceClient, presented_from_json, presented_to_json
+from govchain.contracts.licence.client import (
+    LicenceClient,
+    bundle_file,
+    presented_from_json,
+    presented_to_json,
+)
 from govchain.contracts.licence.model import DAY_MS, TRANSITIONS, parse_type
 from govchain.contracts.membership.cli import CONSORTIUM_OPTION, admin_client
 from govchain.crypto.keyfile import KeyFile
@@ -21,10 +26,16 @@ licence_app = typer.Typer(help="E-licences (电子证照): issue, authorise use,
 
 KEY_OPTION = typer.Option(None, "--key", help="Your member key file (issuer, relying party, regulator...)")
 REASON_OPTION = typer.Option(..., "--reason", help="Why (recorded on chain)")
+PORTAL_OPTION = typer.Option(
+    None, "--portal", help="The portal address the licence file's QR code opens (default: the node's)"
+)
+PDF_OPTION = typer.Option(None, "--pdf", help="Where to write the new version's licence file (PDF)")
 
 
-def _licences(node: str | None, key: Path | None = None, with_key: bool = False) -> LicenceClient:
-    return LicenceClient(client_for(node, key, with_key=with_key))
+def _licences(
+    node: str | None, key: Path | None = None, with_key: bool = False, portal: str | None = None
+) -> LicenceClient:
+    return LicenceClient(client_for(node, key, with_key=with_key), portal)
 
 
 def _json_file(path: Path, what: str) -> Any:
@@ -125,7 +136,11 @@ def issue(
     valid_days: int = typer.Option(
         None, "--valid-days", min=1, help="Validity (default: the type's longest)"
     ),
-    file: Path = typer.Option(None, "--file", help="The rendered licence file (its digest goes on chain)"),
+    file: Path = typer.Option(
+        None, "--file", help="A licence file rendered elsewhere (its digest goes on chain; no PDF is made)"
+    ),
+    pdf: Path = typer.Option(None, "--pdf", help="Where to write the rendered licence file (PDF, mode 0600)"),
+    portal: str = PORTAL_OPTION,
     deposit: bool = typer.Option(
         True, "--deposit/--no-deposit", help="Keep the data encrypted in this node's private store"
     ),
@@ -135,7 +150,7 @@ def issue(
 ) -> None:
     """Issue a licence: only digests and a salted holder commitment go on chain."""
     data = _json_file(fields, "licence data")
-    licences = _licences(node, key, with_key=True)
+    licences = _licences(node, key, with_key=True, portal=portal)
     public = _holder_public(holder_key, licences.suite.name)
     try:
         until = None if valid_days is None else int(time.time() * 1000) + valid_days * DAY_MS
@@ -150,6 +165,19 @@ def issue(
         f"[green]issued[/] {bundle['licence']} (version {bundle['version']}) to {bundle['holder_did']}"
     )
     console.print(f"  holder's bundle: {out} (mode 0600: it holds personal data; deliver it to the holder)")
+    _write_pdf(pdf, bundle)
+
+
+def _write_pdf(path: Path | None, bundle: dict[str, Any]) -> None:
+    """The licence file the bundle carries (it shows the licence's data: mode 0600)."""
+    data = bundle_file(bundle)
+    if path is None or data is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_bytes(data)
+    console.print(f"  licence file: {path} (version {bundle['version']}, digest on chain)")
 
 
 def _transition_command(operation: str) -> None:
@@ -176,8 +204,46 @@ def _transition_command(operation: str) -> None:
 
 
 for _operation in TRANSITIONS:
-    if _operation != "change":
+    if _operation not in ("change", "renew"):
         _transition_command(_operation)
+
+
+@licence_app.command("renew")
+def renew(
+    licence: str = typer.Argument(..., help="Licence id"),
+    reason: str = REASON_OPTION,
+    valid_days: int = typer.Option(..., "--valid-days", min=1, help="The new validity, from now"),
+    bundle: Path = typer.Option(
+        None, "--bundle", help="The current bundle: the new version gets its licence file (needs --out)"
+    ),
+    out: Path = typer.Option(None, "--out", help="Where to write the new bundle"),
+    pdf: Path = PDF_OPTION,
+    portal: str = PORTAL_OPTION,
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """延续/换证: a new validity as a new version (issuer of the issuing organisation)."""
+    until = int(time.time() * 1000) + valid_days * DAY_MS
+    licences = _licences(node, key, with_key=True, portal=portal)
+    if bundle is None:
+        try:
+            result = licences.transition("renew", licence, reason, valid_until=until)
+        except SdkError as exc:
+            _refused(exc)
+        console.print(f"{licence}: renew -> {result['status']} (version {result['version']})")
+        return
+    if out is None:
+        fail("with --bundle, --out names where the new bundle goes", 2)
+    current = _json_file(bundle, "bundle")
+    if current.get("licence") != licence:
+        fail(f"{bundle} is not a bundle of {licence}", 2)
+    try:
+        new = licences.renew(current, until, reason)
+    except SdkError as exc:
+        _refused(exc)
+    _write_secret(out, new)
+    console.print(f"{licence}: renewed, now version {new['version']}; new bundle {out}")
+    _write_pdf(pdf, new)
 
 
 @licence_app.command("change")
@@ -186,17 +252,20 @@ def change(
     fields: Path = typer.Option(..., "--fields", help="JSON file with the new licence data"),
     reason: str = REASON_OPTION,
     out: Path = typer.Option(..., "--out", help="Where to write the new bundle"),
+    pdf: Path = PDF_OPTION,
+    portal: str = PORTAL_OPTION,
     key: Path = KEY_OPTION,
     node: str = NODE_OPTION,
 ) -> None:
-    """变更: new data in a new version that supersedes the old one."""
+    """变更: new data in a new version that supersedes the old one, with its licence file."""
     current, data = _json_file(bundle, "bundle"), _json_file(fields, "licence data")
     try:
-        new = _licences(node, key, with_key=True).change(current, data, reason)
+        new = _licences(node, key, with_key=True, portal=portal).change(current, data, reason)
     except SdkError as exc:
         _refused(exc)
     _write_secret(out, new)
     console.print(f"{new['licence']}: changed, now version {new['version']}; new bundle {out}")
+    _write_pdf(pdf, new)
 
 
 @licence_app.command("authorise")
@@ -354,6 +423,56 @@ def stats(
         print_json(_licences(node, key, with_key=True).stats(purpose, org))
     except SdkError as exc:
         _refused(exc)
+
+
+@licence_app.command("verify")
+def verify(
+    file: Path = typer.Argument(..., help="A licence file (PDF)"),
+    licence: str = typer.Option(None, "--id", help="The licence it must be (default: the one it names)"),
+    node: str = NODE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Check a licence file against the chain: which version it is, and that version's status.
+
+    The file is hashed here, never sent. Exit 0 if it is a valid licence's current version,
+    1 if not (suspended, superseded, file_mismatch...), 2 if unreadable.
+    """
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc}", 2)
+    try:
+        verdict = _licences(node).verify_file(data, licence)
+    except SdkError as exc:
+        _refused(exc)
+    if as_json:
+        print_json(verdict.to_json())
+    elif verdict.ok:
+        console.print(f"[green]VALID[/] ({verdict.code}): {verdict.message}")
+    else:
+        console.print(f"[red]NOT VALID[/] ({verdict.code}): {verdict.message}")
+    if not verdict.ok:
+        raise typer.Exit(1)
+
+
+@licence_app.command("file")
+def licence_file(
+    licence: str = typer.Argument(..., help="Licence id"),
+    org: str = typer.Option(..., "--org", help="The issuing organisation"),
+    purpose: str = typer.Option(..., "--purpose", help="Why you read it (recorded on chain)"),
+    out: Path = typer.Option(..., "--out", help="Where to write the licence file (PDF, mode 0600)"),
+    key: Path = KEY_OPTION,
+    node: str = NODE_OPTION,
+) -> None:
+    """Get a licence's rendered file back from the issuing node's private store (the issuing
+    organisation's issuers, admins and auditors, or a regulator; the read is recorded on chain)."""
+    try:
+        found = _licences(node, key, with_key=True).personal(licence, org, purpose)
+    except SdkError as exc:
+        _refused(exc)
+    if "file" not in found:
+        fail(f"the issuing node holds no licence file for {licence} version {found['version']}")
+    _write_pdf(out, found)
 
 
 @licence_app.command("export-vc")

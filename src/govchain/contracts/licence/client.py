@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any
 
 import jsonschema
 
+from govchain.contracts.licence.contract import ISSUER_NOT_ALLOWED, SEQUENCE_TAKEN
+from govchain.contracts.licence.filecheck import FileVerdict, check_file
 from govchain.contracts.licence.model import (
     DAY_MS,
     LicenceType,
@@ -27,23 +30,27 @@ from govchain.contracts.licence.model import (
     disclose,
     holder_commitment,
     holder_did,
+    licence_id,
     parse_type,
     salted_fields,
     sign_authorisation,
 )
+from govchain.contracts.licence.render import LicenceSheet, render_licence
 from govchain.contracts.licence.vc import VcVerdict, licence_credential, verify_credential
 from govchain.crypto import KeyPair, Suite
 from govchain.ledger import errors
 from govchain.ledger.requests import sign_request
-from govchain.sdk.client import Client, SdkError
+from govchain.sdk.client import Client, SdkError, Submitted
 
 SCHEMA_INVALID = "schema_invalid"
+SEQUENCE_ATTEMPTS = 8
 BUNDLE_VERSION = 1
 
 
 @dataclass
 class LicenceClient:
     client: Client
+    portal: str | None = None  # the portal address a licence file's QR code opens (default: the node's)
 
     @property
     def suite(self) -> Suite:
@@ -73,10 +80,17 @@ class LicenceClient:
         valid_until: int | None = None,
         file_bytes: bytes | None = None,
         deposit: bool = True,
+        render: bool = True,
     ) -> dict[str, Any]:
         """Issue a licence; returns the bundle to deliver to the holder (it holds personal data).
 
         Without `valid_until`, the licence is valid for as long as its type allows.
+
+        With `render` (and no `file_bytes` of its own), the licence file is rendered (a PDF
+        with the licence id and its QR code) and its digest goes on chain in the same
+        transaction: the client picks the next free sequence, renders the file for that id,
+        and issues with that sequence, trying the next one if another issue took it first.
+        The bundle carries the file (`file`, base64).
 
         With `deposit`, the bundle is also kept, encrypted, in this node's private store, from
         which relying parties fetch the fields a holder authorises them to see.
@@ -99,7 +113,10 @@ class LicenceClient:
             if valid_until or kind.validity_days is None
             else now + kind.validity_days * DAY_MS,
         }
-        done = self.client.call("licence", "issue", args)
+        if render and file_bytes is None:
+            file_bytes, done = self._issue_rendered(kind, fields, args)
+        else:
+            done = self.client.call("licence", "issue", args)
         result = self.client.tx(done.tx_id)["result"]["data"]
         bundle = {
             "v": BUNDLE_VERSION,
@@ -114,10 +131,73 @@ class LicenceClient:
             "holder_did": holder_did(suite, holder_key),
             "data_digest": digest.hex(),
             "tx": done.tx_id.hex(),
-        }
+        } | _file_entries(suite, file_bytes)
         if deposit:
             self.deposit(bundle)
         return bundle
+
+    def _issue_rendered(
+        self, kind: LicenceType, fields: dict[str, Any], args: dict[str, Any]
+    ) -> tuple[bytes, Submitted]:
+        org = self.issuer_org(kind)
+        tried = 0
+        for _ in range(SEQUENCE_ATTEMPTS):
+            sequence = max(self.next_sequence(kind.code, org), tried + 1)
+            sheet = self._sheet(kind, licence_id(kind.code, org, sequence), 1, fields, args, org)
+            pdf = render_licence(sheet)
+            try:
+                done = self.client.call(
+                    "licence", "issue", args | {"sequence": sequence, "file_digest": self.suite.hash(pdf)}
+                )
+            except SdkError as exc:
+                if exc.code != SEQUENCE_TAKEN:
+                    raise
+                tried = sequence
+                continue
+            return pdf, done
+        raise SdkError(SEQUENCE_TAKEN, f"{SEQUENCE_ATTEMPTS} sequences in a row were taken: try again")
+
+    def _sheet(
+        self,
+        kind: LicenceType,
+        licence: str,
+        version: int,
+        fields: dict[str, Any],
+        validity: dict[str, Any],
+        org: str,
+    ) -> LicenceSheet:
+        names = {o["id"]: o["name_zh"] for o in self.client.orgs()}
+        return LicenceSheet(
+            kind=kind,
+            licence=licence,
+            version=version,
+            org=org,
+            org_name=names.get(org, ""),
+            valid_from=validity["valid_from"],
+            valid_until=validity["valid_until"],
+            fields=fields,
+            data_digest=validity["data_digest"],
+            chain=self.client.chain.chain_id,
+            check_base=self.portal or self.client.url,
+        )
+
+    def issuer_org(self, kind: LicenceType) -> str:
+        """The organisation of this client's key, among those that may issue `kind` (its id names it)."""
+        if self.client.key is None:
+            raise SdkError("no_key", "issuing needs the issuer's key")
+        mine = self.client.key.public.hex()
+        for org in sorted(kind.issuers):
+            if any(member["key"] == mine for member in self.client.members(org)):
+                return org
+        raise SdkError(
+            ISSUER_NOT_ALLOWED,
+            f"this key is not a member of an organisation that may issue {kind.code} licences",
+        )
+
+    def next_sequence(self, type_code: str, org: str) -> int:
+        """The sequence the chain would assign now to the next licence of this type from `org`."""
+        reply = self.client.get(f"/v1/licences/types/{type_code}/next-sequence", org=org)
+        return int(reply["sequence"])
 
     def deposit(self, bundle: dict[str, Any]) -> None:
         """Keep a licence's bundle in this node's private store (encrypted at rest; never on chain)."""
@@ -154,19 +234,70 @@ class LicenceClient:
         )
         return result
 
-    def change(self, bundle: dict[str, Any], fields: dict[str, Any], reason: str) -> dict[str, Any]:
-        """变更: new data as a new version that supersedes the old; returns the holder's new bundle."""
-        check_fields(self.licence_type(bundle["type"]), fields)
+    def change(
+        self, bundle: dict[str, Any], fields: dict[str, Any], reason: str, deposit: bool = True
+    ) -> dict[str, Any]:
+        """变更: new data as a new version that supersedes the old; returns the holder's new bundle,
+        with the new version's rendered file (also deposited in this node's private store)."""
+        return self._new_version("change", bundle, fields, reason, {}, deposit)
+
+    def renew(
+        self,
+        bundle: dict[str, Any],
+        valid_until: int,
+        reason: str,
+        fields: dict[str, Any] | None = None,
+        deposit: bool = True,
+    ) -> dict[str, Any]:
+        """延续/换证: a new validity (and optionally new data) as a new version, with its rendered file;
+        returns the holder's new bundle (also deposited in this node's private store)."""
+        extra = {"valid_until": valid_until}
+        return self._new_version("renew", bundle, fields or bundle["fields"], reason, extra, deposit)
+
+    def _new_version(
+        self,
+        operation: str,
+        bundle: dict[str, Any],
+        fields: dict[str, Any],
+        reason: str,
+        extra: dict[str, Any],
+        deposit: bool,
+    ) -> dict[str, Any]:
+        """Render version current + 1 and make it, naming that version (`conflict` if another came first)."""
+        kind = self.licence_type(bundle["type"])
+        check_fields(kind, fields)
         suite = self.suite
         salts = {name: secrets.token_bytes(16) for name in fields}
         digest = data_digest(suite, salted_fields(suite, fields, salts))
-        result = self.transition("change", bundle["licence"], reason, data_digest=digest, file_digest=digest)
-        return bundle | {
+        current = self.status(bundle["licence"])
+        if bundle["version"] != current["version"]:
+            raise SdkError(
+                errors.CONFLICT,
+                f"the bundle is version {bundle['version']} but {bundle['licence']} is at "
+                f"version {current['version']}: start from the current bundle",
+            )
+        validity = {
+            "data_digest": digest,
+            # renew starts the new validity at its block's time: the file shows the day
+            "valid_from": int(time.time() * 1000) if operation == "renew" else current["valid_from"],
+            "valid_until": extra.get("valid_until", current["valid_until"]),
+        }
+        version = current["version"] + 1
+        pdf = render_licence(self._sheet(kind, bundle["licence"], version, fields, validity, current["org"]))
+        result = self.transition(
+            operation, bundle["licence"], reason,
+            data_digest=digest, file_digest=suite.hash(pdf), version=version, **extra,
+        )  # fmt: skip
+        new = bundle | _file_entries(suite, pdf)
+        new |= {
             "version": result["version"],
             "fields": fields,
             "salts": {name: salt.hex() for name, salt in salts.items()},
             "data_digest": digest.hex(),
         }
+        if deposit:
+            self.deposit(new)
+        return new
 
     def transition(self, operation: str, licence: str, reason: str, **extra: Any) -> dict[str, Any]:
         """change / renew / suspend / resume / revoke / cancel, with a reason (on chain)."""
@@ -218,6 +349,21 @@ class LicenceClient:
             f"/v1/licences/{licence}", version=version, digest=hex_digest
         )
         return result
+
+    def verify_file(self, pdf: bytes, licence: str | None = None) -> FileVerdict:
+        """Check a licence file against the chain (hashed here: the file is not sent): which version
+        of which licence it is, and that version's status; `file_unknown` or `file_mismatch` if none."""
+
+        def lookup(lid: str, digest: str) -> dict[str, Any]:
+            try:
+                result: dict[str, Any] = self.client.get(f"/v1/licences/{lid}", digest=digest)
+            except SdkError as exc:
+                if exc.code in (errors.NOT_FOUND, errors.INVALID_ARGS):
+                    raise LookupError(exc.message) from None
+                raise
+            return result
+
+        return check_file(self.suite, self.client.chain.chain_id, pdf, licence, lookup)
 
     def history(self, licence: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.client.get(f"/v1/licences/{licence}/history")["events"]
@@ -274,6 +420,19 @@ class LicenceClient:
             "licence", "stats", {"org": org} if org else {}, purpose
         )
         return result
+
+
+def _file_entries(suite: Suite, pdf: bytes | None) -> dict[str, str]:
+    """The bundle's copy of the licence file (base64) and its digest, if it has one."""
+    if pdf is None:
+        return {}
+    return {"file": base64.b64encode(pdf).decode(), "file_digest": suite.hash(pdf).hex()}
+
+
+def bundle_file(bundle: dict[str, Any]) -> bytes | None:
+    """The licence file a bundle carries, if any."""
+    value = bundle.get("file")
+    return None if value is None else base64.b64decode(value)
 
 
 def check_fields(kind: LicenceType, fields: dict[str, Any]) -> None:

@@ -1,19 +1,23 @@
 """The e-licence contract (电子证照): issue, lifecycle, authorised use, status.
 
 Methods (consortium chains only; docs/licences.md has the full rules)
-- `issue {type, holder_commitment, holder_key, data_digest, file_digest, valid_from, valid_until}`:
-  an `issuer` of an organisation that the licence type (registered by governance)
-  allows. The licence id is type-issuer-sequence-check. Only digests and a salted
-  commitment to the holder's identifier go on chain; the holder is bound to a key.
+- `issue {type, holder_commitment, holder_key, data_digest, file_digest, valid_from, valid_until,
+  sequence?}`: an `issuer` of an organisation that the licence type (registered by governance)
+  allows. The licence id is type-issuer-sequence-check; the issuer may choose the sequence
+  (so it can render the licence file, id and QR code included, before it issues), else the
+  next free one is assigned. Only digests and a salted commitment to the holder's identifier
+  go on chain; the holder is bound to a key.
 - `change`, `renew`, `suspend`, `resume`, `revoke`, `cancel` `{id, reason, ...}`:
-  an `issuer` of the issuing organisation, along the lifecycle in model.TRANSITIONS.
+  an `issuer` of the issuing organisation, along the lifecycle in model.TRANSITIONS
+  (`change` and `renew` may name the `version` they make: `conflict` if it is not next).
 - `use {auth, sig}`: a relying party's member presents the holder's signed
   authorisation; every use is recorded (who, which version, service item, when).
 
 State (under `licence/`)
 - `l/<id>` -> the licence record; `v/<id>/<version: 4 bytes>` -> that version's
   digests and validity; `h/<id>/<n: 4 bytes>` -> the n-th lifecycle event;
-- `seq/<type>/<org>` -> the last sequence number issued;
+- `seq/<type>/<org>` -> a sequence number such that it and every one below it are taken
+  (the next free one is the first above it with no licence);
 - `u/<org>/<id>/<height: 8 bytes><tx id>` -> a use (restricted: `uses`);
 - `once/<authorisation hash>` -> a one-time authorisation that has been used;
 - `s/<org>/<type>/<operation>/<day: 4 bytes>` -> a count, for the regulator's audit (`stats`);
@@ -53,7 +57,7 @@ from govchain.crypto.x509 import ROLES
 from govchain.ledger import errors
 from govchain.ledger.contracts import Context, Contract, PrivateReader, RestrictedQuery
 from govchain.ledger.membership import AUDITOR, Policy, ReadPolicy
-from govchain.state import ReadView
+from govchain.state import ContractState, ReadView
 
 NAME = "licence"
 MAX_REASON = 256
@@ -70,6 +74,9 @@ AUTH_NOT_YET_VALID = "authorisation_not_yet_valid"
 AUTH_REPLAYED = "authorisation_replayed"
 OUT_OF_SCOPE = "out_of_scope"
 LICENCE_NOT_VALID = "licence_not_valid"
+SEQUENCE_TAKEN = "sequence_taken"
+
+MAX_SEQUENCE = 10**12 - 1
 
 
 # --- helpers --------------------------------------------------------------------------
@@ -134,6 +141,36 @@ def _load(ctx: Context, args: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return lid, record
 
 
+def _next_free(view: ReadView | ContractState, type_code: str, org: str) -> int:
+    """The first sequence above the stored mark with no licence (issuer-chosen ones are skipped)."""
+    sequence = (view.get(_seq_key(type_code, org)) or 0) + 1
+    while view.get(b"l/" + licence_id(type_code, org, sequence).encode()) is not None:
+        sequence += 1
+    return sequence
+
+
+def _seq_key(type_code: str, org: str) -> bytes:
+    return b"seq/" + type_code.encode() + b"/" + org.encode()
+
+
+def _sequence(ctx: Context, kind: LicenceType, org: str, args: dict[str, Any]) -> int:
+    """The issuer's chosen sequence if it is free (`sequence_taken` otherwise), else the next free one.
+    The mark moves up only while every sequence below it stays taken."""
+    mark = ctx.state.get(_seq_key(kind.code, org)) or 0
+    chosen = args.get("sequence")
+    if "sequence" not in args:
+        sequence = _next_free(ctx.state, kind.code, org)
+    elif type(chosen) is not int or not 0 < chosen <= MAX_SEQUENCE:
+        ctx.fail(errors.INVALID_ARGS, f"'sequence' must be a whole number 1..{MAX_SEQUENCE}")
+    elif ctx.state.exists(b"l/" + licence_id(kind.code, org, chosen).encode()):
+        ctx.fail(SEQUENCE_TAKEN, f"{licence_id(kind.code, org, chosen)} is already issued")
+    else:
+        sequence = chosen
+    if sequence == mark + 1 or "sequence" not in args:
+        ctx.state.put(_seq_key(kind.code, org), sequence)
+    return sequence
+
+
 def _count(ctx: Context, org: str, type_code: str, operation: str) -> None:
     key = b"s/%s/%s/%s/" % (org.encode(), type_code.encode(), operation.encode()) + _u32(ctx.time // DAY_MS)
     ctx.state.put(key, (ctx.state.get(key) or 0) + 1)
@@ -190,12 +227,16 @@ ISSUE_ARGS = {
     "valid_from",
     "valid_until",
 }
+OPTIONAL_ISSUE_ARGS = {"sequence"}
 
 
 def issue(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
     org = _org(ctx)
-    if set(args) != ISSUE_ARGS:
-        ctx.fail(errors.INVALID_ARGS, f"issue takes exactly: {', '.join(sorted(ISSUE_ARGS))}")
+    if not ISSUE_ARGS <= set(args) <= ISSUE_ARGS | OPTIONAL_ISSUE_ARGS:
+        ctx.fail(
+            errors.INVALID_ARGS,
+            f"issue takes: {', '.join(sorted(ISSUE_ARGS))} (and optionally 'sequence')",
+        )
     kind = _type(ctx, args["type"])
     if org not in kind.issuers:
         ctx.fail(ISSUER_NOT_ALLOWED, f"organisation {org} may not issue {kind.code} licences")
@@ -204,10 +245,7 @@ def issue(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         ctx.fail(errors.INVALID_ARGS, "'holder_key' must be the holder's public key")
     data, file = _digest(ctx, args, "data_digest"), _digest(ctx, args, "file_digest")
     _validity(ctx, kind, args["valid_from"], args["valid_until"])
-    seq_key = b"seq/" + kind.code.encode() + b"/" + org.encode()
-    sequence = (ctx.state.get(seq_key) or 0) + 1
-    ctx.state.put(seq_key, sequence)
-    lid = licence_id(kind.code, org, sequence)
+    lid = licence_id(kind.code, org, _sequence(ctx, kind, org, args))
     index = ctx.state.get(b"idx") or 0
     ctx.state.put(b"idx", index + 1)
     record = {
@@ -233,7 +271,12 @@ def issue(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transition(operation: str) -> Any:
-    extra = {"change": {"data_digest", "file_digest"}, "renew": {"valid_until", "data_digest", "file_digest"}}
+    # `version`, optional: the version this operation makes, as its rendered file shows it
+    # (`conflict` if another change came first, so no file ever shows the wrong version).
+    extra = {
+        "change": {"data_digest", "file_digest", "version"},
+        "renew": {"valid_until", "data_digest", "file_digest", "version"},
+    }
 
     def method(ctx: Context, args: dict[str, Any]) -> dict[str, Any]:
         org = _org(ctx)
@@ -246,6 +289,13 @@ def _transition(operation: str) -> Any:
         lid, record = _load(ctx, args)
         if record["org"] != org:
             ctx.fail(errors.FORBIDDEN, f"only {record['org']}, which issued {lid}, may {operation} it")
+        if "version" in args and type(args["version"]) is not int:
+            ctx.fail(errors.INVALID_ARGS, "'version' is the version this operation makes")
+        if "version" in args and args["version"] != record["version"] + 1:
+            ctx.fail(
+                errors.CONFLICT,
+                f"{lid} is at version {record['version']}: {operation} makes {record['version'] + 1}",
+            )
         try:
             record["status"] = next_status(record["status"], operation)
         except ValueError as exc:
@@ -365,6 +415,29 @@ def status(view: ReadView, suite: Suite, args: dict[str, Any]) -> dict[str, Any]
     }
 
 
+def next_sequence(view: ReadView, suite: Suite, args: dict[str, Any]) -> int:
+    """The sequence `issue` would assign now to a licence of this type from this organisation."""
+    type_code, org = args.get("type"), args.get("org")
+    if type(type_code) is not str or type(org) is not str:
+        raise ValueError("'type' is a licence type code and 'org' the issuing organisation")
+    return _next_free(view, type_code, org)
+
+
+def file_versions(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
+    """Which versions of a licence have this digest as their data or file digest (the file check)."""
+    lid = check_licence_id(args.get("id"))
+    digest = args.get("digest")
+    if type(digest) is not bytes:
+        raise ValueError("'digest' is the digest to look for")
+    prefix = b"v/" + lid.encode() + b"/"
+    found = []
+    for key, value in view.scan(prefix, 100_000):
+        kinds = [name for name in ("file", "data") if value[name] == digest]
+        if kinds:
+            found.append({"version": int.from_bytes(key[len(prefix) :], "big"), "as": kinds[0]})
+    return found
+
+
 def history(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
     """Every lifecycle event of a licence, oldest first."""
     lid = check_licence_id(args.get("id"))
@@ -414,7 +487,7 @@ def personal(view: ReadView, private: PrivateReader, suite: Suite, args: dict[st
         "fields": bundle["fields"],
         "holder_code": bundle["holder_code"],
         "holder_did": bundle["holder_did"],
-    }
+    } | ({"file": bundle["file"]} if "file" in bundle else {})  # the rendered licence file, base64
 
 
 def stats(view: ReadView, suite: Suite, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -441,7 +514,13 @@ ISSUERS = Policy(roles=frozenset({"issuer"}))
 CONTRACT = Contract(
     name=NAME,
     methods={"issue": issue, "use": use} | {op: _transition(op) for op in TRANSITIONS},
-    queries={"status": status, "history": history, "status_list": status_list},
+    queries={
+        "status": status,
+        "history": history,
+        "status_list": status_list,
+        "next_sequence": next_sequence,
+        "file_versions": file_versions,
+    },
     restricted={
         "uses": RestrictedQuery(
             uses, ReadPolicy(roles=frozenset(set(ROLES) - {"client", "peer"}), own_org=True)

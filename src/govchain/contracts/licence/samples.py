@@ -11,10 +11,10 @@ BUSINESS_LICENCE: dict[str, Any] = {
     "schema": {
         "type": "object",
         "properties": {
-            "name": {"type": "string"},
-            "credit_code": {"type": "string"},
-            "legal_rep": {"type": "string"},
-            "scope": {"type": "string"},
+            "name": {"type": "string", "title": "名称"},
+            "credit_code": {"type": "string", "title": "统一社会信用代码"},
+            "legal_rep": {"type": "string", "title": "法定代表人"},
+            "scope": {"type": "string", "title": "经营范围"},
         },
         "required": ["name", "credit_code"],
     },

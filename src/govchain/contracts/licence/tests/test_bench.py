@@ -22,6 +22,7 @@ def test_licence_bench_issues_then_checks_every_sampled_licence() -> None:
     assert (report["reads"], report["reads_valid"]) == (40, 40)
     assert report["verify_p50_ms"] <= report["verify_p99_ms"]
     assert report["suite"] == "gm" and report["verify_per_s_core"] > 0
+    assert report["renders"] == 40 and 0 < report["render_p50_ms"] <= report["render_p99_ms"]
 
 
 def test_bench_refuses_an_unknown_workload() -> None:

@@ -67,6 +67,11 @@ def proof_check(proof: Path, *options: str) -> tuple[int, str]:
     return result.exit_code, " ".join(result.output.split())
 
 
+def file_check(path: Path) -> tuple[int, str]:
+    result = run("licence", "verify", str(path))
+    return result.exit_code, " ".join(result.output.split())
+
+
 def vc_check(vc: Path) -> tuple[int, str]:
     result = run("licence", "verify-vc", str(vc))
     return result.exit_code, result.output
@@ -107,14 +112,25 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
             ensure_ascii=False,
         )
     )
-    bundle = tmp_path / "bundle.json"
+    bundle, pdf = tmp_path / "bundle.json", tmp_path / "licence.pdf"
     out = ok(
         "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
-        "--holder-key", str(holder), "--key", issuer, "--out", str(bundle),
+        "--holder-key", str(holder), "--key", issuer, "--out", str(bundle), "--pdf", str(pdf),
     )  # fmt: skip
     licence = json.loads(bundle.read_text())["licence"]
     assert licence in out and bundle.stat().st_mode & 0o777 == 0o600
     assert status(licence) == "valid"
+    # The licence file (PDF, with the id and its QR code): its digest is on chain, so anyone checks it.
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_mode & 0o777 == 0o600
+    assert file_check(pdf) == (0, f"VALID (valid): the file is version 1 of {licence}, which is valid")
+    altered = tmp_path / "altered.pdf"
+    original = pdf.read_bytes()
+    altered.write_bytes(original.replace(b"; version=1;", b"; version=2;"))  # claims another version
+    assert altered.read_bytes() != original
+    code, output = file_check(altered)
+    assert code == 1 and "(file_mismatch)" in output
+    assert file_check(fields)[0] == 1 and "(file_unknown)" in file_check(fields)[1]
+    assert file_check(tmp_path / "missing.pdf")[0] == 2
 
     refused = run(
         "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
@@ -175,6 +191,8 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     ok("licence", "suspend", licence, "--reason", "涉嫌违规经营", "--key", issuer)
     assert status(licence) == "suspended"
+    code, output = file_check(pdf)
+    assert code == 1 and "(suspended)" in output
     suspended = tmp_path / "proof-suspended.json"
     ok("licence", "proof", licence, "--out", str(suspended))
     code, output = proof_check(suspended)
@@ -196,6 +214,7 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     # 7. Revoke.
     ok("licence", "revoke", licence, "--reason", "吊销营业执照", "--key", issuer)
     assert status(licence) == "revoked"
+    assert file_check(pdf)[0] == 1 and "(revoked)" in file_check(pdf)[1]
     assert vc_check(vc)[0] == 1 and "(revoked)" in vc_check(vc)[1]
     refused = run("licence", "resume", licence, "--reason", "x", "--key", issuer)
     assert refused.exit_code == 1 and "transition_forbidden" in refused.output
@@ -213,6 +232,13 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
         ok("licence", "personal", licence, "--org", "org2", "--purpose", "稽查", "--key", regulator)
     )
     assert data["fields"]["legal_rep"] == "张三" and data["holder_code"] == HOLDER_CODE
+    # ... and so is getting the licence file back from the issuing node.
+    copy = tmp_path / "copy.pdf"
+    ok(
+        "licence", "file", licence, "--org", "org2", "--purpose", "核查", "--key", regulator,
+        "--out", str(copy),
+    )  # fmt: skip
+    assert copy.read_bytes() == pdf.read_bytes()
     refused = run("licence", "personal", licence, "--org", "org1", "--purpose", "x", "--key", regulator)
     assert refused.exit_code == 1 and "not_found" in refused.output  # org1 issued no such licence
     refused = run("licence", "personal", licence, "--org", "org2", "--purpose", "x", "--key", relying)
@@ -233,6 +259,33 @@ def test_licence_tour(consortium: Path, tmp_path: Path) -> None:
     for secret in (HOLDER_CODE, "张三"):
         assert secret.encode() not in stored
     assert "上海某某科技有限公司".encode() not in stored  # not personal, but off chain all the same
+
+    # 8. Change and renew a second licence: each new version comes with its own file, and the older
+    # files are then superseded.
+    second, first_pdf = tmp_path / "second.json", tmp_path / "second-v1.pdf"
+    ok(
+        "licence", "issue", "--type", "BL", "--fields", str(fields), "--holder-code", HOLDER_CODE,
+        "--holder-key", str(holder), "--key", issuer, "--out", str(second), "--pdf", str(first_pdf),
+    )  # fmt: skip
+    other = json.loads(second.read_text())["licence"]
+    fields.write_text(json.dumps({"name": "上海某某科技有限公司", "credit_code": HOLDER_CODE}))
+    changed, changed_pdf = tmp_path / "second-v2.json", tmp_path / "second-v2.pdf"
+    ok(
+        "licence", "change", "--bundle", str(second), "--fields", str(fields), "--reason", "变更",
+        "--out", str(changed), "--pdf", str(changed_pdf), "--key", issuer,
+    )  # fmt: skip
+    renewed, renewed_pdf = tmp_path / "second-v3.json", tmp_path / "second-v3.pdf"
+    ok(
+        "licence", "renew", other, "--bundle", str(changed), "--valid-days", "365", "--reason", "延续",
+        "--out", str(renewed), "--pdf", str(renewed_pdf), "--key", issuer,
+    )  # fmt: skip
+    assert file_check(renewed_pdf) == (0, f"VALID (valid): the file is version 3 of {other}, which is valid")
+    for old, version in ((first_pdf, 1), (changed_pdf, 2)):
+        assert file_check(old) == (1, f"NOT VALID (superseded): the file is version {version} of {other}, "
+                                      "which is superseded")  # fmt: skip
+    refused = run("licence", "renew", other, "--bundle", str(changed), "--valid-days", "30", "--reason", "x",
+                  "--out", str(tmp_path / "x.json"), "--key", issuer)  # fmt: skip
+    assert refused.exit_code == 1 and "conflict" in refused.output  # that bundle is no longer current
 
 
 def test_private_store_requests_are_checked(consortium: Path, tmp_path: Path) -> None:
