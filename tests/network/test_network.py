@@ -295,7 +295,13 @@ def test_init_for_several_machines_writes_bundles_with_systemd_units(tmp_path: P
     assert 'listen: "10.0.0.2:14222"' in conf
     assert '"nats-route://10.0.0.1:14321"' in conf and '"nats-route://gov3.example:14323"' in conf
     peer = json.loads((out / "org2" / "peer.json").read_text())
-    assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "nats://10.0.0.2:14222"
+    assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "tls://10.0.0.2:14222"
+    # clients by mutual TLS only, each org's peer as its own NATS user (every org's, for failover)
+    assert "verify_and_map: true" in conf
+    assert all(f'user: "CN=org{i} peer,O=org{i}"' in conf for i in (1, 2, 3))
+    for name in peer["tls"].values():
+        assert (out / "org2" / name).is_file()
+    assert (out / "org2" / peer["tls"]["key_file"]).stat().st_mode & 0o777 == 0o600
     tls = x509.load_pem_x509_certificate((out / "org2" / "tls" / "server.pem").read_bytes())
     names = tls.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert ipaddress.ip_address("10.0.0.2") in names.get_values_for_type(x509.IPAddress)

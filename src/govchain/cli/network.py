@@ -147,12 +147,16 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node.nats_tls import client_context, inbox_prefix
     from govchain.node.peer import open_peer, stream_settings
 
     settings = json.loads(config.read_text())
     data = (config.parent / settings["data"]).resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]))
+    tls = settings.get("tls")  # absent in networks made before client TLS: plain connections
+    context = None if tls is None else client_context(config.parent, **tls)
+    prefix = "_INBOX" if tls is None else inbox_prefix(settings["org"])
+    stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]), context, prefix)
     node, _, _ = open_peer(data, default_registry(), stream)
     node.start()
     logging.getLogger("govchain.peer").info(

@@ -33,10 +33,21 @@ from typing import Any
 
 import httpx
 
+from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
-from govchain.node.nats_tls import TLS_DIR, cluster_tls_block, make_org_tls
+from govchain.node.nats_tls import (
+    CAS_FILE,
+    PEER_CERT,
+    PEER_KEY,
+    TLS_DIR,
+    authorization_block,
+    client_tls_block,
+    cluster_tls_block,
+    make_org_tls,
+)
+from govchain.ordering.jetstream import stream_names
 
 NETWORK_FILE = "network.json"
 PIDS_FILE = "run/pids.json"
@@ -71,7 +82,7 @@ class OrgNode:
 
     @property
     def nats_url(self) -> str:
-        return f"nats://{self.host}:{self.client_port}"
+        return f"tls://{self.host}:{self.client_port}"  # the client port takes TLS only
 
     @property
     def api_url(self) -> str:
@@ -105,14 +116,18 @@ class Network:
         return self.directory / org
 
 
-def nats_config(node: OrgNode, others: list[OrgNode]) -> str:
-    """A nats-server config for one org: JetStream on, routes to every other org's server."""
+def nats_config(node: OrgNode, others: list[OrgNode], stream: str, prefix: str) -> str:
+    """A nats-server config for one org: JetStream on, clients by mutual TLS as their org's user
+    (every org's, for failover), routes to every other org's server."""
+    orgs = sorted([node.org] + [o.org for o in others])
     lines = [
         f'server_name: "{node.org}"',
         f'listen: "{node.host}:{node.client_port}"',
         "jetstream {",
         '  store_dir: "jetstream"',
         "}",
+        *client_tls_block(),
+        *authorization_block(orgs, stream, prefix),
     ]
     if others:  # a cluster of one would wait for peers that never come
         routes = ", ".join(f'"nats-route://{o.host}:{o.cluster_port}"' for o in others)
@@ -163,16 +178,17 @@ def init_network(
     )
     network = Network(out, suite, replicas, nodes)
     genesis = (out / GENESIS_FILE).read_bytes()
+    stream, prefix = stream_names(get_suite(suite).hash(genesis))
     bundle = b"".join(
         make_org_tls(network.folder(node.org), node.org, tuple(dict.fromkeys((node.host, LOCAL_HOST))))
         for node in nodes
     )
     for node in nodes:
-        (network.folder(node.org) / TLS_DIR / "cluster-cas.pem").write_bytes(bundle)
+        (network.folder(node.org) / TLS_DIR / CAS_FILE).write_bytes(bundle)
     for node in nodes:
         folder = network.folder(node.org)
         others = [o for o in nodes if o is not node]
-        (folder / "nats.conf").write_text(nats_config(node, others))
+        (folder / "nats.conf").write_text(nats_config(node, others, stream, prefix))
         peer = {
             "org": node.org,
             "data": "node",
@@ -180,6 +196,11 @@ def init_network(
             "port": node.api_port,
             "servers": [node.nats_url] + [o.nats_url for o in others],  # its own first, failover after
             "replicas": replicas,
+            "tls": {  # relative to the org's folder: the consortium's TLS CAs, the peer's NATS credential
+                "ca_file": f"{TLS_DIR}/{CAS_FILE}",
+                "cert_file": f"{TLS_DIR}/{PEER_CERT}",
+                "key_file": f"{TLS_DIR}/{PEER_KEY}",
+            },
         }
         (folder / "peer.json").write_text(json.dumps(peer, indent=2) + "\n")
         files = OrgFiles(node.org, folder)

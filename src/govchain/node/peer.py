@@ -9,6 +9,7 @@ restarted peer reads the stream from just after its last committed block.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 from govchain.crypto import get_suite
@@ -22,13 +23,19 @@ from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, stream
 MAX_STREAM_TX_BYTES = 1 << 20  # nats-server's default max_payload; a fixed bound, the same on every peer
 
 
-def stream_settings(data_dir: Path, servers: tuple[str, ...], replicas: int) -> StreamSettings:
+def stream_settings(
+    data_dir: Path,
+    servers: tuple[str, ...],
+    replicas: int,
+    tls: ssl.SSLContext | None = None,
+    inbox_prefix: str = "_INBOX",
+) -> StreamSettings:
     """The stream every peer of this data directory's chain shares."""
     files = ChainFiles(data_dir)
     genesis = load_genesis(data_dir)
     genesis_hash = get_suite(genesis.suite).hash(files.genesis.read_bytes())
     stream, prefix = stream_names(genesis_hash)
-    return StreamSettings(servers, stream, prefix, replicas=replicas)
+    return StreamSettings(servers, stream, prefix, replicas=replicas, tls=tls, inbox_prefix=inbox_prefix)
 
 
 def open_peer(

@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import queue
+import ssl
 import threading
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -138,6 +139,8 @@ class StreamSettings:
     replicas: int = 1
     connect_timeout: float = 2.0
     publish_timeout: float = 5.0
+    tls: ssl.SSLContext | None = None  # for tls:// servers: the CAs to trust and the client certificate
+    inbox_prefix: str = "_INBOX"  # where replies come; a server may allow each user only its own
 
     @property
     def tx_subject(self) -> str:
@@ -233,6 +236,8 @@ class JetStreamOrderer(Generic[T]):
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             name="govchain-peer",
+            tls=s.tls,
+            inbox_prefix=s.inbox_prefix,
         )
         self._js = self._nc.jetstream(timeout=s.publish_timeout)
         config = StreamConfig(
