@@ -21,7 +21,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from nats.errors import NoRespondersError, TimeoutError
 
 from govchain.crypto import get_suite
-from govchain.node import network as net
 from govchain.node.chain import ChainFiles
 from govchain.node.nats_tls import (
     CAS_FILE,
@@ -32,22 +31,15 @@ from govchain.node.nats_tls import (
     make_org_tls,
     tls_name,
 )
-from govchain.node.network import Network, down, init_network, up
+from govchain.node.network import Network
 from govchain.ordering.jetstream import stream_names
-from tests.network.test_network import free_bases
+from tests.network.test_network import running
 
 
 @pytest.fixture
 def two_orgs(tmp_path: Path) -> Iterator[Network]:
-    if net.find_nats_server() is None:
-        pytest.fail("nats-server is missing: run scripts/install-nats.sh (sudo apt-get install nats-server)")
-    nats_port, api_port = free_bases()
-    created = init_network(tmp_path / "net", 2, "intl", nats_port, api_port)
-    try:
-        up(created, timeout=60)
+    with running(tmp_path / "net", 2) as created:
         yield created
-    finally:
-        down(created)
 
 
 def peer_context(network: Network, org: str) -> ssl.SSLContext:
