@@ -16,7 +16,8 @@ from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
 from govchain.ledger.transactions import make_tx
-from govchain.node.network import Network, read_pids
+from govchain.node.join import add_org
+from govchain.node.network import Network, NetworkError, init_network, read_pids
 from tests.network.test_network import post, running, same_blocks, wait_same_head
 
 
@@ -64,3 +65,22 @@ def test_an_admitted_org_joins_the_running_network(three_orgs: Path) -> None:
     same_blocks(network, rows[0]["height"])
     orgs = httpx.get(f"{network.orgs[0].api_url}/v1/orgs", timeout=5).json()["orgs"]
     assert [o["id"] for o in orgs][-1] == "archives" and orgs[-1]["name_en"] == "Archives Bureau"
+
+
+@pytest.mark.parametrize(("org", "reason"), [("Bad_Org", "invalid_org"), ("org2", "org_exists")])
+def test_add_org_refuses_bad_ids_and_writes_nothing(tmp_path: Path, org: str, reason: str) -> None:
+    network = init_network(tmp_path / "net", 2, "intl", 24300, 24500)
+    before = {p: p.read_bytes() for p in network.directory.rglob("*.conf")}
+    with pytest.raises(NetworkError) as caught:
+        add_org(network, org, org, org)
+    assert caught.value.reason == reason
+    assert not (network.directory / "Bad_Org").exists()
+    assert {p: p.read_bytes() for p in network.directory.rglob("*.conf")} == before
+    assert [n.org for n in Network.load(network.directory).orgs] == ["org1", "org2"]
+
+
+def test_add_org_without_a_running_network_is_refused(tmp_path: Path) -> None:
+    init_network(tmp_path / "net", 2, "intl", 24300, 24500)
+    result = CliRunner().invoke(app, ["network", "add-org", str(tmp_path / "net"), "--org", "org3"])
+    assert result.exit_code == 2 and "not_running" in result.output
+    assert not (tmp_path / "net" / "org3").exists()

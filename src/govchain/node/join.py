@@ -32,7 +32,7 @@ from govchain.ledger.orgs import Org
 from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_org
-from govchain.node.nats_tls import CAS_FILE, TLS_DIR, make_org_tls
+from govchain.node.nats_tls import CAS_FILE, PEER_CERT, TLS_DIR, make_org_tls
 from govchain.node.network import (
     _HOST_CHARS,
     DEFAULT_GOVCHAIN_BIN,
@@ -65,6 +65,8 @@ def add_org(
     if not host or not set(host) <= _HOST_CHARS:
         raise NetworkError("invalid_host", f"'{host}' is not a host name or IP address")
     first, index = network.orgs[0], len(network.orgs) + 1
+    if not (network.folder(first.org) / TLS_DIR / PEER_CERT).is_file():
+        raise NetworkError("no_client_tls", "this network predates client TLS; make a new one to add orgs")
     client = first.client_port - 1 + index
     node = OrgNode(org, client, client + 100, first.api_port - 1 + index, host)
     used = {p for n in network.orgs for p in (n.client_port, n.cluster_port, n.api_port)}
@@ -72,13 +74,13 @@ def add_org(
         host == LOCAL_HOST and any(port_open(p) for p in (node.client_port, node.cluster_port, node.api_port))
     ):
         raise NetworkError("port_in_use", f"the ports for org {index} are taken")
-    suite = get_suite(network.suite)
-    folder = network.folder(org)
-    try:
-        value = init_org(suite, OrgFiles(org, folder), name_zh, name_en, int(time.time() * 1000))
-        Org.from_value(value.to_value())  # the id and names the governance contract will check
+    try:  # the id and names the governance contract will check, before anything is written
+        Org.from_value({"id": org, "name_zh": name_zh, "name_en": name_en, "ca": b"", "peers": []})
     except ValueError as exc:
         raise NetworkError("invalid_org", str(exc)) from exc
+    suite = get_suite(network.suite)
+    folder = network.folder(org)
+    value = init_org(suite, OrgFiles(org, folder), name_zh, name_en, int(time.time() * 1000))
     ca = make_org_tls(folder, org, tuple(dict.fromkeys((host, LOCAL_HOST))))
     bundle = (network.folder(first.org) / TLS_DIR / CAS_FILE).read_bytes() + ca
     grown = replace(network, orgs=(*network.orgs, node))

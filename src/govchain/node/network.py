@@ -1,5 +1,7 @@
 """`govchain network init|up|status|down`: a whole consortium network on one machine.
 
+(`add-org`, an organisation joining a running network, is in node/join.py.)
+
 `init` reuses `govchain consortium init` for every org's keys, certificates and
 the genesis, then adds per org a `nats-server` config (JetStream store, cluster
 routes to every other org's server) and a peer config. `up` starts every
