@@ -5,6 +5,7 @@ Transactions go in through every peer; every peer must end with the same headers
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -68,6 +69,20 @@ def network(tmp_path: Path) -> Iterator[Network]:
         yield created
     finally:
         down(created)
+
+
+@contextlib.contextmanager
+def running(directory: Path, orgs: int) -> Iterator[Network]:
+    """A network of `orgs` organisations, up, and down again after (with any org that joined)."""
+    if net.find_nats_server() is None:
+        pytest.fail("nats-server is missing: run scripts/install-nats.sh (sudo apt-get install nats-server)")
+    nats_port, api_port = free_bases()
+    created = init_network(directory, orgs, "intl", nats_port, api_port)
+    try:
+        up(created, timeout=60)
+        yield created
+    finally:
+        down(Network.load(created.directory))
 
 
 def post(node: net.OrgNode, txs: list[SignedTx]) -> list[dict[str, Any]]:
@@ -295,7 +310,13 @@ def test_init_for_several_machines_writes_bundles_with_systemd_units(tmp_path: P
     assert 'listen: "10.0.0.2:14222"' in conf
     assert '"nats-route://10.0.0.1:14321"' in conf and '"nats-route://gov3.example:14323"' in conf
     peer = json.loads((out / "org2" / "peer.json").read_text())
-    assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "nats://10.0.0.2:14222"
+    assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "tls://10.0.0.2:14222"
+    # clients by mutual TLS only, each org's peer as its own NATS user (every org's, for failover)
+    assert "verify_and_map: true" in conf
+    assert all(f'user: "CN=org{i} peer,O=org{i}"' in conf for i in (1, 2, 3))
+    for name in peer["tls"].values():
+        assert (out / "org2" / name).is_file()
+    assert (out / "org2" / peer["tls"]["key_file"]).stat().st_mode & 0o777 == 0o600
     tls = x509.load_pem_x509_certificate((out / "org2" / "tls" / "server.pem").read_bytes())
     names = tls.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert ipaddress.ip_address("10.0.0.2") in names.get_values_for_type(x509.IPAddress)
@@ -303,6 +324,7 @@ def test_init_for_several_machines_writes_bundles_with_systemd_units(tmp_path: P
     assert "ExecStart=/opt/govchain/.venv/bin/govchain network peer /srv/gc/org2/peer.json" in unit
     nats_unit = (out / "org2" / "systemd" / "govchain-nats-org2.service").read_text()
     assert "ExecStart=/usr/sbin/nats-server -c /srv/gc/org2/nats.conf" in nats_unit
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in nats_unit  # config reload (new orgs, users)
     result = CliRunner().invoke(app, ["network", "up", str(out)])  # not for one machine
     assert result.exit_code == 1 and "not_local" in result.output
 

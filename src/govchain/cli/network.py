@@ -15,10 +15,12 @@ from govchain.node.network import (
     DEFAULT_GOVCHAIN_BIN,
     DEFAULT_INSTALL_DIR,
     DEFAULT_NATS_PORT,
+    LOCAL_HOST,
     Network,
     NetworkError,
     down,
     init_network,
+    start_joined,
     status,
     up,
 )
@@ -131,6 +133,41 @@ def network_status(
     console.print(table)
 
 
+@network_app.command("add-org")
+def network_add_org(
+    directory: Path = typer.Argument(..., help="A network directory"),
+    org: str = typer.Option(..., "--org", help="The new organisation's id (a-z, 0-9, '-')"),
+    name_zh: str = typer.Option(None, "--name-zh", help="Its Chinese name (default: the id)"),
+    name_en: str = typer.Option(None, "--name-en", help="Its English name (default: the id)"),
+    host: str = typer.Option(LOCAL_HOST, "--host", help="The machine it runs on"),
+    install_dir: str = typer.Option(DEFAULT_INSTALL_DIR, "--install-dir", help="As for init (systemd units)"),
+    govchain_bin: str = typer.Option(DEFAULT_GOVCHAIN_BIN, "--govchain-bin", help="As for init"),
+) -> None:
+    """Admit an organisation by governance and start its nats-server and peer in the running network."""
+    from govchain.node.join import add_org, admit_org
+
+    network = _load(directory)
+    local = all(node.host == LOCAL_HOST for node in network.orgs) and host == LOCAL_HOST
+    if local and any(row["height"] is None for row in status(network)):
+        fail("not_running: start the network first (govchain network up); admission is a governance vote", 2)
+    try:
+        grown, value = add_org(network, org, name_zh or org, name_en or org, host, install_dir, govchain_bin)
+        console.print(f"{org}: keys, certificates and configs written; every org's nats.conf updated")
+        if not local:
+            console.print(
+                "copy the updated nats.conf and tls/cluster-cas.pem to every org's machine and reload "
+                f"its nats-server (systemctl reload); admit {org} by governance (docs/deployment.md)"
+            )
+            return
+        height = admit_org(grown, value)
+        console.print(f"{org} admitted by governance from height {height}")
+        start_joined(grown, org)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}")
+    node = grown.orgs[-1]
+    console.print(f"{org} is up: peer API {node.api_url}, nats {node.nats_url}; it replays the stream")
+
+
 @network_app.command("down")
 def network_down(directory: Path = typer.Argument(..., help="A network directory")) -> None:
     """Stop the processes `network up` started, and only those. Data is kept."""
@@ -147,12 +184,16 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node.nats_tls import client_context, inbox_prefix
     from govchain.node.peer import open_peer, stream_settings
 
     settings = json.loads(config.read_text())
     data = (config.parent / settings["data"]).resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]))
+    tls = settings.get("tls")  # absent in networks made before client TLS: plain connections
+    context = None if tls is None else client_context(config.parent, **tls)
+    prefix = "_INBOX" if tls is None else inbox_prefix(settings["org"])
+    stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]), context, prefix)
     node, _, _ = open_peer(data, default_registry(), stream)
     node.start()
     logging.getLogger("govchain.peer").info(

@@ -76,7 +76,7 @@ def init_consortium(
     members: list[Org] = []
     for index in range(1, orgs + 1):
         org_id, name_zh, name_en = org_names(index)
-        members.append(_init_org(suite, OrgFiles(org_id, out / org_id), name_zh, name_en, now))
+        members.append(init_org(suite, OrgFiles(org_id, out / org_id), name_zh, name_en, now))
     check_orgs(suite, members, now)
     first_peer = members[0].peers[0]
     signers = tuple(org.peers[0] for org in members) if all_peers_sign else (first_peer,)
@@ -104,7 +104,8 @@ def init_consortium(
     return genesis
 
 
-def _init_org(suite: Suite, files: OrgFiles, name_zh: str, name_en: str, now: int) -> Org:
+def init_org(suite: Suite, files: OrgFiles, name_zh: str, name_en: str, now: int) -> Org:
+    """One organisation's CA, first admin and peer identity, in its own folder (also for joining later)."""
     files.folder.mkdir(parents=True, exist_ok=True)
     os.chmod(files.folder, 0o700)
     ca_key = KeyFile.generate(suite)

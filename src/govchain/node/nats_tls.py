@@ -1,11 +1,21 @@
-"""TLS material for the routes between organisations' nats-servers.
+"""TLS material and access rules for the organisations' nats-servers.
 
 nats-server speaks TLS with ordinary X.509 (it cannot use SM2), so each
 organisation gets its own small P-256 TLS CA next to its chain identities,
-whatever the chain's suite. Every server presents a certificate from its own
-org's TLS CA, and checks its peers against the bundle of all orgs' TLS CAs
-(`verify: true` on the cluster port), so only the consortium's servers can join
-the cluster. The TLS CA is not a chain identity: it signs nothing on chain.
+whatever the chain's suite. The TLS CA is not a chain identity: it signs
+nothing on chain.
+
+- Routes: every server presents a certificate from its own org's TLS CA and
+  checks the other servers against the bundle of all orgs' TLS CAs
+  (`verify: true` on the cluster port), so only the consortium's servers join.
+- Clients: the client port is TLS only, and mutual. Each org's peer presents a
+  client certificate from its org's TLS CA, and the server maps its subject to a
+  NATS user (`verify_and_map`): that certificate and its key (0600, made by
+  `network init`, never printed) are the org's NATS credential. Every server
+  lists every org's user, since a peer fails over to another org's server, and
+  holds nothing secret about them. A client certificate is used rather than a
+  password so that no org's secret has to sit in the other orgs' configs.
+- Each peer user may touch only its own chain's two streams (`authorization_block`).
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import os
+import ssl
 from pathlib import Path
 
 from cryptography import x509
@@ -22,9 +33,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 TLS_DIR = "tls"
 TLS_YEARS = 3
+CAS_FILE = "cluster-cas.pem"  # every org's TLS CA: whom servers and peers trust
+PEER_CERT, PEER_KEY = "peer.pem", "peer-key.pem"
 
 
-def _name(org: str, what: str) -> x509.Name:
+def tls_name(org: str, what: str) -> x509.Name:
     return x509.Name(
         [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, what)]
     )
@@ -39,21 +52,45 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
         sink.write(data)
 
 
+def issue_cert(
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+    usages: list[x509.ObjectIdentifier],
+    names: list[x509.GeneralName] | None = None,
+) -> x509.Certificate:
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=365 * TLS_YEARS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+    )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(ca_key, hashes.SHA256())
+
+
 def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)) -> bytes:
-    """Write `folder/tls/`: the org's TLS CA and its server certificate; returns the CA in PEM."""
+    """Write `folder/tls/`: the org's TLS CA, its server and peer certificates; returns the CA in PEM."""
     tls = folder / TLS_DIR
     tls.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    until = now + dt.timedelta(days=365 * TLS_YEARS)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
         x509.CertificateBuilder()
-        .subject_name(_name(org, f"{org} NATS TLS CA"))
-        .issuer_name(_name(org, f"{org} NATS TLS CA"))
+        .subject_name(tls_name(org, f"{org} NATS TLS CA"))
+        .issuer_name(tls_name(org, f"{org} NATS TLS CA"))
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
-        .not_valid_after(until)
+        .not_valid_after(now + dt.timedelta(days=365 * TLS_YEARS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
@@ -67,29 +104,29 @@ def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(_name(org, f"{org} nats-server"))
-        .issuer_name(ca.subject)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        # routes are mutual TLS: each server is also the client of the route it dials
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    # routes are mutual TLS: each server is also the client of the route it dials
+    usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+    server = issue_cert(ca, ca_key, tls_name(org, f"{org} nats-server"), server_key, usages, names)
+    peer_key = ec.generate_private_key(ec.SECP256R1())
+    peer = issue_cert(ca, ca_key, tls_name(org, f"{org} peer"), peer_key, [ExtendedKeyUsageOID.CLIENT_AUTH])
     _write_key(tls / "ca-key.pem", ca_key)
     _write_key(tls / "server-key.pem", server_key)
+    _write_key(tls / PEER_KEY, peer_key)
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     (tls / "ca.pem").write_bytes(ca_pem)
     (tls / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    (tls / PEER_CERT).write_bytes(peer.public_bytes(serialization.Encoding.PEM))
     return ca_pem
+
+
+def peer_user(org: str) -> str:
+    """The NATS user an org's peer certificate maps to: its subject, as nats-server writes it (RFC 4514)."""
+    return tls_name(org, f"{org} peer").rfc4514_string()
+
+
+def inbox_prefix(org: str) -> str:
+    """Each peer's reply subjects live under its own prefix, so no other user may read or answer them."""
+    return f"_INBOX_{org}"
 
 
 def cluster_tls_block() -> list[str]:
@@ -98,8 +135,49 @@ def cluster_tls_block() -> list[str]:
         "  tls {",
         f'    cert_file: "{TLS_DIR}/server.pem"',
         f'    key_file: "{TLS_DIR}/server-key.pem"',
-        f'    ca_file: "{TLS_DIR}/cluster-cas.pem"',
+        f'    ca_file: "{TLS_DIR}/{CAS_FILE}"',
         "    verify: true",
         "    timeout: 3",
         "  }",
     ]
+
+
+def client_tls_block() -> list[str]:
+    """The top-level `tls { }`: the client port takes only TLS clients with a consortium certificate,
+    whose subject names their NATS user."""
+    return [line[2:] for line in cluster_tls_block()[:4]] + ["  verify_and_map: true", "  timeout: 3", "}"]
+
+
+def authorization_block(orgs: list[str], stream: str, prefix: str) -> list[str]:
+    """One NATS user per org's peer, allowed only what a peer does with its chain's two streams.
+
+    Publish: transactions and cut markers (`prefix.>`), header signatures (`prefix-sig`), the
+    JetStream API calls for these two streams (create/info, consumers), and flow-control replies.
+    Subscribe: only the peer's own inbox. No user may publish into another's inbox, delete or
+    purge a stream, or reach another chain's streams.
+    """
+    api = "$JS.API"
+    publish = [f"{prefix}.>", f"{prefix}-sig", f"{api}.INFO", "$JS.FC.>"]
+    for name in (stream, f"{stream}_SIGS"):
+        publish += [
+            f"{api}.STREAM.CREATE.{name}",
+            f"{api}.STREAM.INFO.{name}",
+            f"{api}.CONSUMER.*.{name}",
+            f"{api}.CONSUMER.*.{name}.>",
+        ]
+    allow = ", ".join(f'"{subject}"' for subject in publish)
+    lines = ["authorization {", "  users: ["]
+    for org in orgs:
+        lines.append(
+            f'    {{user: "{peer_user(org)}", permissions: {{publish: {{allow: [{allow}]}}, '
+            f'subscribe: {{allow: ["{inbox_prefix(org)}.>"]}}}}}}'
+        )
+    return [*lines, "  ]", "}"]
+
+
+def client_context(folder: Path, ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
+    """A peer's TLS context: trusts the consortium's TLS CAs, presents the org's peer certificate
+    (paths relative to `folder`, the org's folder)."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(folder / ca_file))
+    context.load_cert_chain(str(folder / cert_file), str(folder / key_file))
+    return context

@@ -1,5 +1,7 @@
 """`govchain network init|up|status|down`: a whole consortium network on one machine.
 
+(`add-org`, an organisation joining a running network, is in node/join.py.)
+
 `init` reuses `govchain consortium init` for every org's keys, certificates and
 the genesis, then adds per org a `nats-server` config (JetStream store, cluster
 routes to every other org's server) and a peer config. `up` starts every
@@ -33,10 +35,21 @@ from typing import Any
 
 import httpx
 
+from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
-from govchain.node.nats_tls import TLS_DIR, cluster_tls_block, make_org_tls
+from govchain.node.nats_tls import (
+    CAS_FILE,
+    PEER_CERT,
+    PEER_KEY,
+    TLS_DIR,
+    authorization_block,
+    client_tls_block,
+    cluster_tls_block,
+    make_org_tls,
+)
+from govchain.ordering.jetstream import stream_names
 
 NETWORK_FILE = "network.json"
 PIDS_FILE = "run/pids.json"
@@ -71,7 +84,7 @@ class OrgNode:
 
     @property
     def nats_url(self) -> str:
-        return f"nats://{self.host}:{self.client_port}"
+        return f"tls://{self.host}:{self.client_port}"  # the client port takes TLS only
 
     @property
     def api_url(self) -> str:
@@ -105,14 +118,18 @@ class Network:
         return self.directory / org
 
 
-def nats_config(node: OrgNode, others: list[OrgNode]) -> str:
-    """A nats-server config for one org: JetStream on, routes to every other org's server."""
+def nats_config(node: OrgNode, others: list[OrgNode], stream: str, prefix: str) -> str:
+    """A nats-server config for one org: JetStream on, clients by mutual TLS as their org's user
+    (every org's, for failover), routes to every other org's server."""
+    orgs = sorted([node.org] + [o.org for o in others])
     lines = [
         f'server_name: "{node.org}"',
         f'listen: "{node.host}:{node.client_port}"',
         "jetstream {",
         '  store_dir: "jetstream"',
         "}",
+        *client_tls_block(),
+        *authorization_block(orgs, stream, prefix),
     ]
     if others:  # a cluster of one would wait for peers that never come
         routes = ", ".join(f'"nats-route://{o.host}:{o.cluster_port}"' for o in others)
@@ -167,26 +184,43 @@ def init_network(
         make_org_tls(network.folder(node.org), node.org, tuple(dict.fromkeys((node.host, LOCAL_HOST))))
         for node in nodes
     )
-    for node in nodes:
-        (network.folder(node.org) / TLS_DIR / "cluster-cas.pem").write_bytes(bundle)
+    write_configs(network, bundle)
     for node in nodes:
         folder = network.folder(node.org)
-        others = [o for o in nodes if o is not node]
-        (folder / "nats.conf").write_text(nats_config(node, others))
+        adopt_genesis(folder / "node", genesis, KeyFile.load(OrgFiles(node.org, folder).key("peer")))
+        write_units(folder, node.org, install_dir, govchain_bin)
+    network.save()
+    return network
+
+
+def chain_streams(network: Network) -> tuple[str, str]:
+    """(stream name, subject prefix) of the network's chain, as its peers derive them."""
+    genesis = (network.directory / GENESIS_FILE).read_bytes()
+    return stream_names(get_suite(network.suite).hash(genesis))
+
+
+def write_configs(network: Network, bundle: bytes) -> None:
+    """Every org's CA bundle, nats.conf and peer.json, for the network's current org list."""
+    stream, prefix = chain_streams(network)
+    for node in network.orgs:
+        folder = network.folder(node.org)
+        others = [o for o in network.orgs if o is not node]
+        (folder / TLS_DIR / CAS_FILE).write_bytes(bundle)
+        (folder / "nats.conf").write_text(nats_config(node, others, stream, prefix))
         peer = {
             "org": node.org,
             "data": "node",
             "host": node.host,
             "port": node.api_port,
             "servers": [node.nats_url] + [o.nats_url for o in others],  # its own first, failover after
-            "replicas": replicas,
+            "replicas": network.replicas,
+            "tls": {  # relative to the org's folder: the consortium's TLS CAs, the peer's NATS credential
+                "ca_file": f"{TLS_DIR}/{CAS_FILE}",
+                "cert_file": f"{TLS_DIR}/{PEER_CERT}",
+                "key_file": f"{TLS_DIR}/{PEER_KEY}",
+            },
         }
         (folder / "peer.json").write_text(json.dumps(peer, indent=2) + "\n")
-        files = OrgFiles(node.org, folder)
-        adopt_genesis(folder / "node", genesis, KeyFile.load(files.key("peer")))
-        write_units(folder, node.org, install_dir, govchain_bin)
-    network.save()
-    return network
 
 
 def write_units(folder: Path, org: str, install_dir: str, govchain_bin: str) -> None:
@@ -203,6 +237,7 @@ Wants=network-online.target
 [Service]
 WorkingDirectory={home}
 ExecStart=/usr/sbin/nats-server -c {home}/nats.conf
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 LimitNOFILE=65536
 
@@ -339,6 +374,34 @@ def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
     spawned = _spawn_peer(network, node)
     _save_pids(network.directory, [p for p in items if p["name"] != name] + [spawned])
     _wait(lambda: _api_ready(node), timeout, f"{name} API", [spawned])
+
+
+def start_joined(network: Network, org: str, timeout: float = 60.0) -> None:
+    """After `join.add_org` rewrote the configs: reload every running nats-server of this network
+    (SIGHUP: the new CA bundle, user and route), then start the new org's nats-server and peer."""
+    node = next((n for n in network.orgs if n.org == org), None)
+    if node is None:
+        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    nats = find_nats_server()
+    if nats is None:
+        raise NetworkError("nats_missing", INSTALL_HINT)
+    items = [p for p in read_pids(network.directory) if _alive(p["pid"], p["marker"])]
+    if any(p["name"].startswith(f"{org}-") for p in items):
+        raise NetworkError("already_running", f"{org}'s processes are running")
+    for item in items:
+        if item["name"].endswith("-nats"):
+            os.kill(item["pid"], signal.SIGHUP)  # nats-server reloads its config file
+    conf = network.folder(org) / "nats.conf"
+    log = network.directory / "logs" / f"{org}-nats.log"
+    proc = _spawn([nats, "-c", str(conf)], network.folder(org), log)
+    server = {"name": f"{org}-nats", "pid": proc.pid, "marker": str(conf), "log": str(log)}
+    items.append(server)
+    _save_pids(network.directory, items)
+    _wait(lambda: port_open(node.client_port), timeout, f"{org}-nats", [server])
+    peer = _spawn_peer(network, node)
+    items.append(peer)
+    _save_pids(network.directory, items)
+    _wait(lambda: _api_ready(node), timeout, f"{org}-peer API", [server, peer])
 
 
 def _save_pids(directory: Path, items: list[dict[str, Any]]) -> None:

@@ -1,20 +1,23 @@
 """A consortium peer: the same Node, with the JetStream orderer behind the same interface.
 
 The node never learns which orderer it has; this module only wires one to it:
-the stream is named after the genesis, the cut size is the genesis's
-`max_block_txs` (every peer must cut alike; see docs/protocol.md, "Block
-cutting"), and each committed block moves the saved stream position, so a
-restarted peer reads the stream from just after its last committed block.
+the stream is named after the genesis, the cut size is the `max_block_txs` in
+force at the height before the one being cut (every peer must cut alike; see
+docs/protocol.md, "Block cutting", and node/cut_limits.py), and each committed
+block moves the saved stream position, so a restarted peer reads the stream
+from just after its last committed block.
 """
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 from govchain.crypto import get_suite
 from govchain.ledger.contracts import Registry
 from govchain.ledger.transactions import SignedTx, decode_tx
 from govchain.node.chain import ChainFiles, load_genesis
+from govchain.node.cut_limits import CutLimits
 from govchain.node.finality import Finality
 from govchain.node.node import CommitEvent, Node
 from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, stream_names
@@ -22,13 +25,19 @@ from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, stream
 MAX_STREAM_TX_BYTES = 1 << 20  # nats-server's default max_payload; a fixed bound, the same on every peer
 
 
-def stream_settings(data_dir: Path, servers: tuple[str, ...], replicas: int) -> StreamSettings:
+def stream_settings(
+    data_dir: Path,
+    servers: tuple[str, ...],
+    replicas: int,
+    tls: ssl.SSLContext | None = None,
+    inbox_prefix: str = "_INBOX",
+) -> StreamSettings:
     """The stream every peer of this data directory's chain shares."""
     files = ChainFiles(data_dir)
     genesis = load_genesis(data_dir)
     genesis_hash = get_suite(genesis.suite).hash(files.genesis.read_bytes())
     stream, prefix = stream_names(genesis_hash)
-    return StreamSettings(servers, stream, prefix, replicas=replicas)
+    return StreamSettings(servers, stream, prefix, replicas=replicas, tls=tls, inbox_prefix=inbox_prefix)
 
 
 def open_peer(
@@ -41,16 +50,19 @@ def open_peer(
     def decode(raw: bytes) -> SignedTx:
         return decode_tx(suite, raw, MAX_STREAM_TX_BYTES)
 
+    limits = CutLimits(data_dir, genesis)
     orderer: JetStreamOrderer[SignedTx] = JetStreamOrderer(
         settings,
         decode,
-        genesis.params.max_block_txs,
-        lambda: genesis.params.block_time_ms,
+        limits.at,
+        lambda: node.params().block_time_ms,  # paces this peer's markers only: follows governance at once
         data_dir,
     )
     node = Node(data_dir, registry, orderer=orderer)
+    limits.open(node.store, node.height)
 
     def on_commit(event: CommitEvent) -> None:
+        limits.committed(event.height)  # before the orderer resumes cutting
         orderer.committed(event.height)
 
     node.add_listener(on_commit)

@@ -17,7 +17,9 @@ Cut rule, applied to the stream in sequence order by every peer alike:
 
 1. a transaction that does not decode is skipped (it counts for nothing);
 2. a decoded transaction joins the open batch; when the batch holds
-   `max_block_txs` (from the genesis) it is cut, with that message's time;
+   `max_block_txs` it is cut, with that message's time. The limit for the batch
+   of height h may follow governance (`max_block_txs` given as a function of h);
+   until it is known, messages wait in order (`Cutter.backlog`);
 3. a marker for height h cuts the open batch if h is the open batch's height
    and the batch is not empty, with the marker's time; any other marker is ignored;
 4. a batch's time is the stream timestamp (ms) of the message that cut it,
@@ -40,8 +42,10 @@ import json
 import logging
 import os
 import queue
+import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +101,37 @@ class Cutter(Generic[T]):
     max_txs: int
     decode: Callable[[bytes], T]
     open_txs: list[T] = field(default_factory=list)
+    # the limit for each height when governance may change it; None: not known yet (messages wait)
+    limit_at: Callable[[int], int | None] | None = None
+    backlog: deque[tuple[bool, int, int, bytes]] = field(default_factory=deque)  # (is_tx, seq, time, payload)
 
     @property
     def open_height(self) -> int:
         return self.position.height + 1
+
+    def feed(self, is_tx: bool, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
+        """Take the next stream message; returns what it (and any waiting ones) cut."""
+        self.backlog.append((is_tx, seq, time_ms, payload))
+        return self.drain()
+
+    def drain(self) -> list[CutBatch[T]]:
+        """Apply waiting messages in order while the open height's limit is known."""
+        cuts: list[CutBatch[T]] = []
+        while self.backlog and self._limit_known():
+            is_tx, seq, time_ms, payload = self.backlog.popleft()
+            cut = self.on_tx(seq, time_ms, payload) if is_tx else self.on_marker(seq, time_ms, payload)
+            if cut is not None:
+                cuts.append(cut)
+        return cuts
+
+    def _limit_known(self) -> bool:
+        if self.limit_at is None:
+            return True
+        limit = self.limit_at(self.open_height)
+        if limit is None:
+            return False
+        self.max_txs = limit
+        return True
 
     def on_tx(self, seq: int, time_ms: int, raw: bytes) -> CutBatch[T] | None:
         try:
@@ -138,6 +169,8 @@ class StreamSettings:
     replicas: int = 1
     connect_timeout: float = 2.0
     publish_timeout: float = 5.0
+    tls: ssl.SSLContext | None = None  # for tls:// servers: the CAs to trust and the client certificate
+    inbox_prefix: str = "_INBOX"  # where replies come; a server may allow each user only its own
 
     @property
     def tx_subject(self) -> str:
@@ -177,13 +210,14 @@ class JetStreamOrderer(Generic[T]):
         self,
         settings: StreamSettings,
         decode: Callable[[bytes], T],
-        max_block_txs: int,
+        max_block_txs: int | Callable[[int], int | None],
         block_time_ms: Callable[[], int],
         state_dir: Path,
         max_pending: int = 200_000,
     ) -> None:
-        """`max_block_txs` must be the same on every peer (the genesis value); `block_time_ms()` only
-        paces this peer's markers, so it may follow governance."""
+        """`max_block_txs` must be the same on every peer: a number, or the limit for cutting each
+        height, None until this peer knows it (then `committed` resumes cutting); `block_time_ms()`
+        only paces this peer's markers, so it may follow governance."""
         self.settings = settings
         self._decode = decode
         self._max_block_txs = max_block_txs
@@ -218,7 +252,11 @@ class JetStreamOrderer(Generic[T]):
         if saved is None or saved.height > committed_height:
             saved = Position(0, genesis_time, 1)
         self._skip_to = committed_height
-        self._cutter = Cutter(saved, self._max_block_txs, self._decode)
+        limit = self._max_block_txs
+        if isinstance(limit, int):
+            self._cutter = Cutter(saved, limit, self._decode)
+        else:
+            self._cutter = Cutter(saved, 0, self._decode, limit_at=limit)
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout), self._loop)
         future.result(timeout + 5)
@@ -233,6 +271,8 @@ class JetStreamOrderer(Generic[T]):
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             name="govchain-peer",
+            tls=s.tls,
+            inbox_prefix=s.inbox_prefix,
         )
         self._js = self._nc.jetstream(timeout=s.publish_timeout)
         config = StreamConfig(
@@ -346,11 +386,13 @@ class JetStreamOrderer(Generic[T]):
 
     def caught_up(self) -> bool:
         """The last message read had none after it, and no cut batch waits for execution."""
-        return self._caught_up and self._batches.empty()
+        waiting = self._cutter is not None and bool(self._cutter.backlog)
+        return self._caught_up and self._batches.empty() and not waiting
 
     def pending(self) -> int:
         with self._lock:
-            open_txs = len(self._cutter.open_txs) if self._cutter is not None else 0
+            cutter = self._cutter
+            open_txs = 0 if cutter is None else len(cutter.open_txs) + len(cutter.backlog)
         return open_txs + sum(len(c.batch.txs) for c in list(self._batches.queue))
 
     # --- position bookkeeping ------------------------------------------------------------
@@ -363,6 +405,19 @@ class JetStreamOrderer(Generic[T]):
                 del self._emitted[old]
         if position is not None:
             write_position(self._state_dir, position)
+        if not self._closed and self._thread.is_alive():  # the next height's limit may be known now
+            self._loop.call_soon_threadsafe(self._resume)
+
+    def _resume(self) -> None:
+        try:
+            with self._lock:
+                cutter = self._cutter
+                if cutter is not None and cutter.backlog:
+                    self._absorb(cutter, not cutter.open_txs, cutter.drain())
+        except BaseException as exc:
+            self.error = exc
+            log.exception("cutting the ordering stream failed")
+            raise
 
     @property
     def height(self) -> int:
@@ -381,24 +436,25 @@ class JetStreamOrderer(Generic[T]):
             with self._lock:
                 cutter = self._cutter
                 assert cutter is not None
-                if msg.subject == self.settings.tx_subject:
+                is_tx = msg.subject == self.settings.tx_subject
+                if is_tx or msg.subject == self.settings.cut_subject:
                     was_empty = not cutter.open_txs
-                    cut = cutter.on_tx(seq, time_ms, msg.data)
-                    if was_empty and cutter.open_txs:
-                        self._open_since = time.monotonic()
-                elif msg.subject == self.settings.cut_subject:
-                    cut = cutter.on_marker(seq, time_ms, msg.data)
-                else:
-                    cut = None
-                if cut is not None:
-                    self._open_since = None
-                    if cut.height > self._skip_to:
-                        self._emitted[cut.height] = cut.after
-                        self._batches.put(cut)
+                    self._absorb(cutter, was_empty, cutter.feed(is_tx, seq, time_ms, msg.data))
         except BaseException as exc:  # a failure here must be visible: the peer stops ordering
             self.error = exc
             log.exception("reading the ordering stream failed")
             raise
+
+    def _absorb(self, cutter: Cutter[T], was_empty: bool, cuts: list[CutBatch[T]]) -> None:
+        """Hand cut batches to the node (caller holds the lock), and time the open batch from its first tx."""
+        for cut in cuts:
+            if cut.height > self._skip_to:
+                self._emitted[cut.height] = cut.after
+                self._batches.put(cut)
+        if not cutter.open_txs:
+            self._open_since = None
+        elif was_empty or cuts:
+            self._open_since = time.monotonic()
 
     async def _tick(self) -> None:
         """Publish a cut marker when the open batch has waited `block_time_ms` here and we are caught up."""

@@ -1,0 +1,142 @@
+"""`govchain network add-org`: an organisation admitted by governance joins a running network.
+
+Three steps, each usable alone (docs/deployment.md, "Adding an organisation"):
+
+1. `add_org`: the new org's identities (CA, admin, peer, as `consortium init`
+   makes them), its NATS TLS material, and every org's configs rewritten for
+   the longer org list: the CA bundle, one more NATS user, one more route.
+2. `admit_org`: the governance decision, `add_org` proposed by the first org's
+   admin and voted by the others' (each enrolled first if needed), through
+   their peers' APIs. It takes effect at its height, identically on every peer.
+3. `network.start_joined`: running servers reload their configs, then the new
+   org's nats-server joins the cluster and its peer replays the stream.
+
+The new peer executes and serves every block, and its org's members may enrol
+from the decision's height on. Its peer key does not sign headers that count
+toward finality: the signers are fixed by the genesis (not done yet).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import cbor2
+import httpx
+
+from govchain.crypto import get_suite
+from govchain.crypto.keyfile import KeyFile
+from govchain.crypto.x509 import Certificate
+from govchain.ledger.orgs import Org
+from govchain.ledger.transactions import SignedTx, make_tx
+from govchain.node.chain import adopt_genesis
+from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_org
+from govchain.node.nats_tls import CAS_FILE, PEER_CERT, TLS_DIR, make_org_tls
+from govchain.node.network import (
+    _HOST_CHARS,
+    DEFAULT_GOVCHAIN_BIN,
+    DEFAULT_INSTALL_DIR,
+    LOCAL_HOST,
+    Network,
+    NetworkError,
+    OrgNode,
+    port_open,
+    write_configs,
+    write_units,
+)
+
+TX_TTL_MS = 120_000
+
+
+def add_org(
+    network: Network,
+    org: str,
+    name_zh: str,
+    name_en: str,
+    host: str = LOCAL_HOST,
+    install_dir: str = DEFAULT_INSTALL_DIR,
+    govchain_bin: str = DEFAULT_GOVCHAIN_BIN,
+) -> tuple[Network, Org]:
+    """Write the new org's folder and rewrite every org's configs; returns the network and the org
+    value its admission proposes. Org n+1 gets the ports org n+1 would have had at `init`."""
+    if any(node.org == org for node in network.orgs) or (network.directory / org).exists():
+        raise NetworkError("org_exists", f"'{org}' is already an organisation (or a folder) of this network")
+    if not host or not set(host) <= _HOST_CHARS:
+        raise NetworkError("invalid_host", f"'{host}' is not a host name or IP address")
+    first, index = network.orgs[0], len(network.orgs) + 1
+    if not (network.folder(first.org) / TLS_DIR / PEER_CERT).is_file():
+        raise NetworkError("no_client_tls", "this network predates client TLS; make a new one to add orgs")
+    client = first.client_port - 1 + index
+    node = OrgNode(org, client, client + 100, first.api_port - 1 + index, host)
+    used = {p for n in network.orgs for p in (n.client_port, n.cluster_port, n.api_port)}
+    if {node.client_port, node.cluster_port, node.api_port} & used or (
+        host == LOCAL_HOST and any(port_open(p) for p in (node.client_port, node.cluster_port, node.api_port))
+    ):
+        raise NetworkError("port_in_use", f"the ports for org {index} are taken")
+    try:  # the id and names the governance contract will check, before anything is written
+        Org.from_value({"id": org, "name_zh": name_zh, "name_en": name_en, "ca": b"", "peers": []})
+    except ValueError as exc:
+        raise NetworkError("invalid_org", str(exc)) from exc
+    suite = get_suite(network.suite)
+    folder = network.folder(org)
+    value = init_org(suite, OrgFiles(org, folder), name_zh, name_en, int(time.time() * 1000))
+    ca = make_org_tls(folder, org, tuple(dict.fromkeys((host, LOCAL_HOST))))
+    bundle = (network.folder(first.org) / TLS_DIR / CAS_FILE).read_bytes() + ca
+    grown = replace(network, orgs=(*network.orgs, node))
+    write_configs(grown, bundle)
+    genesis = (network.directory / GENESIS_FILE).read_bytes()
+    adopt_genesis(folder / "node", genesis, KeyFile.load(OrgFiles(org, folder).key("peer")))
+    write_units(folder, org, install_dir, govchain_bin)
+    grown.save()
+    return grown, value
+
+
+def _post(node: OrgNode, tx: SignedTx) -> dict[str, Any]:
+    reply = httpx.post(
+        f"{node.api_url}/v1/txs/batch",
+        content=cbor2.dumps([tx.raw]),
+        headers={"content-type": "application/cbor"},
+        params={"wait": "true", "timeout": 30},
+        timeout=40,
+    )
+    if reply.status_code != 200:
+        raise NetworkError("admission_failed", f"{node.org}'s peer refused the transaction: {reply.text}")
+    result: dict[str, Any] = reply.json()["results"][0]
+    return result
+
+
+def admit_org(network: Network, value: Org, timeout: float = 60.0) -> int:
+    """Propose `add_org` as the first org's admin and vote as every other existing org's admin, each
+    through its own peer; returns the height from which the new org is a member."""
+    suite = get_suite(network.suite)
+    voters = [n for n in network.orgs if n.org != value.id]
+    chain_id = httpx.get(f"{voters[0].api_url}/v1/chain", timeout=5).json()["chain_id"]
+    expiry = int(time.time() * 1000) + TX_TTL_MS
+    admins = []
+    for node in voters:
+        files = OrgFiles(node.org, network.folder(node.org))
+        keys = KeyFile.load(files.key("admin")).keys
+        cert = Certificate.load(files.cert("admin").read_bytes())
+        enrol = make_tx(suite, keys, chain_id, "membership", "enroll", {"cert": cert.der}, expiry)
+        code = _post(node, enrol).get("code")
+        if code not in {"ok", "conflict"}:  # conflict: enrolled already
+            raise NetworkError("admission_failed", f"cannot enrol {node.org}'s admin: {code}")
+        admins.append(keys)
+    args = {"action": "add_org", "args": {"org": value.to_value()}, "title": f"admit {value.id}"}
+    proposal = make_tx(suite, admins[0], chain_id, "governance", "propose", args, expiry)
+    result = _post(voters[0], proposal)
+    if result.get("code") != "ok":
+        raise NetworkError("admission_failed", f"the add_org proposal failed: {result}")
+    for node, keys in zip(voters[1:], admins[1:], strict=True):
+        vote = make_tx(
+            suite, keys, chain_id, "governance", "vote", {"proposal": proposal.id, "approve": True}, expiry
+        )
+        code = _post(node, vote).get("code")
+        if code not in {"ok", "proposal_closed"}:  # closed: the threshold was met before this vote
+            raise NetworkError("admission_failed", f"{node.org}'s vote failed: {code}")
+    url = f"{voters[0].api_url}/v1/governance/proposals/{proposal.id.hex()}"
+    decided = httpx.get(url, timeout=5).json()
+    if decided.get("status") != "executed":
+        raise NetworkError("admission_failed", f"the add_org proposal was not executed: {decided}")
+    return int(decided["effective_height"])

@@ -1,0 +1,86 @@
+"""An organisation admitted by governance joins a running 3-org network (real processes)."""
+
+from __future__ import annotations
+
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from govchain.cli.main import app
+from govchain.crypto import get_suite
+from govchain.crypto.keyfile import KeyFile
+from govchain.crypto.x509 import Certificate
+from govchain.ledger.transactions import make_tx
+from govchain.node.join import add_org
+from govchain.node.network import Network, NetworkError, init_network, read_pids
+from tests.network.test_network import post, running, same_blocks, wait_same_head
+
+
+@pytest.fixture
+def three_orgs(tmp_path: Path) -> Iterator[Path]:
+    with running(tmp_path / "net", 3) as created:
+        yield created.directory
+
+
+@pytest.mark.slow
+def test_an_admitted_org_joins_the_running_network(three_orgs: Path) -> None:
+    runner = CliRunner()
+    refused = runner.invoke(app, ["network", "add-org", str(three_orgs), "--org", "org1"])
+    assert refused.exit_code == 1 and "org_exists" in refused.output
+
+    args = ["network", "add-org", str(three_orgs), "--org", "archives", "--name-zh", "档案局"]
+    result = runner.invoke(app, [*args, "--name-en", "Archives Bureau"])
+    assert result.exit_code == 0, result.output
+    network = Network.load(three_orgs)
+    assert [n.org for n in network.orgs] == ["org1", "org2", "org3", "archives"]
+    joined = network.orgs[-1]
+    folder = network.folder("archives")
+    assert stat.S_IMODE((folder / "tls" / "peer-key.pem").stat().st_mode) == 0o600
+    for node in network.orgs[:3]:  # every server trusts the new CA and knows the new user and route
+        conf = (network.folder(node.org) / "nats.conf").read_text()
+        assert 'user: "CN=archives peer,O=archives"' in conf and f":{joined.cluster_port}" in conf
+    assert {p["name"] for p in read_pids(three_orgs)} >= {"archives-nats", "archives-peer"}
+
+    # the new org is a member from the decision's height: its admin enrols through its own peer
+    suite = get_suite("intl")
+    chain_id = httpx.get(f"{joined.api_url}/v1/chain", timeout=5).json()["chain_id"]
+    admin = KeyFile.load(folder / "admin-key.json").keys
+    cert = Certificate.load((folder / "admin.pem").read_bytes()).der
+    expiry = int(time.time() * 1000) + 120_000
+    enrol = make_tx(suite, admin, chain_id, "membership", "enroll", {"cert": cert}, expiry)
+    assert [r["code"] for r in post(joined, [enrol])] == ["ok"]
+    anchors = [
+        make_tx(suite, admin, chain_id, "notary", "anchor", {"digest": suite.hash(b"%d" % i)}, expiry)
+        for i in range(8)
+    ]
+    assert {r["code"] for r in post(network.orgs[1], anchors)} == {"ok"}  # through another org's peer
+
+    # all four peers (the new one replayed the stream from its start) hold the same final blocks
+    rows = wait_same_head(network, timeout=60)
+    same_blocks(network, rows[0]["height"])
+    orgs = httpx.get(f"{network.orgs[0].api_url}/v1/orgs", timeout=5).json()["orgs"]
+    assert [o["id"] for o in orgs][-1] == "archives" and orgs[-1]["name_en"] == "Archives Bureau"
+
+
+@pytest.mark.parametrize(("org", "reason"), [("Bad_Org", "invalid_org"), ("org2", "org_exists")])
+def test_add_org_refuses_bad_ids_and_writes_nothing(tmp_path: Path, org: str, reason: str) -> None:
+    network = init_network(tmp_path / "net", 2, "intl", 24300, 24500)
+    before = {p: p.read_bytes() for p in network.directory.rglob("*.conf")}
+    with pytest.raises(NetworkError) as caught:
+        add_org(network, org, org, org)
+    assert caught.value.reason == reason
+    assert not (network.directory / "Bad_Org").exists()
+    assert {p: p.read_bytes() for p in network.directory.rglob("*.conf")} == before
+    assert [n.org for n in Network.load(network.directory).orgs] == ["org1", "org2"]
+
+
+def test_add_org_without_a_running_network_is_refused(tmp_path: Path) -> None:
+    init_network(tmp_path / "net", 2, "intl", 24300, 24500)
+    result = CliRunner().invoke(app, ["network", "add-org", str(tmp_path / "net"), "--org", "org3"])
+    assert result.exit_code == 2 and "not_running" in result.output
+    assert not (tmp_path / "net" / "org3").exists()
