@@ -47,6 +47,7 @@ def open_peer(
         genesis.params.max_block_txs,
         lambda: genesis.params.block_time_ms,
         data_dir,
+        digest=suite.hash,
     )
     node = Node(data_dir, registry, orderer=orderer)
 

@@ -6,22 +6,38 @@ admits to that stream and reads the whole stream back, in stream order. Every
 peer then cuts the same batches by the same rule (docs/protocol.md, "Block
 cutting"), so every peer builds the same blocks without talking to the others.
 
-The stream carries two kinds of message, under `<prefix>.tx` and `<prefix>.cut`:
+The stream carries three kinds of message, under `<prefix>.txs`, `<prefix>.tx`
+and `<prefix>.cut`:
 
-- a transaction: its exact wire bytes, message id = the transaction id (hex),
-  so JetStream drops a resubmission within the duplicate window;
+- a transaction envelope list (`txs`): the canonical CBOR array of two or more
+  transactions' exact wire bytes, message id `txs/` + hex of H(payload), so a
+  republished message is dropped by JetStream. One message per submission (split
+  at `MAX_ENVELOPE_TXS` / `MAX_ENVELOPE_BYTES`): the per-message cost of NATS and
+  JetStream is paid once per list instead of once per transaction;
+- a single transaction (`tx`): its exact wire bytes, message id = the transaction
+  id (hex); a submission of one transaction is published this way;
 - a cut marker for height h: payload `h` in ASCII decimal, message id `cut/h`,
   published by any peer whose open batch has waited `block_time_ms`.
 
 Cut rule, applied to the stream in sequence order by every peer alike:
 
-1. a transaction that does not decode is skipped (it counts for nothing);
-2. a decoded transaction joins the open batch; when the batch holds
-   `max_block_txs` (from the genesis) it is cut, with that message's time;
-3. a marker for height h cuts the open batch if h is the open batch's height
+1. a `txs` payload that is not a canonical CBOR array of one or more byte strings
+   is skipped whole; a `tx` message is a list of one item;
+2. items are taken in list order. An item that does not decode as a transaction
+   is skipped, and so is one byte-for-byte equal to a transaction already in the
+   open batch (it counts for nothing);
+3. any other item joins the open batch; when the batch holds `max_block_txs`
+   (from the genesis) it is cut there, with that message's time, even in the
+   middle of a list (the rest of the list opens the next batch);
+4. a marker for height h cuts the open batch if h is the open batch's height
    and the batch is not empty, with the marker's time; any other marker is ignored;
-4. a batch's time is the stream timestamp (ms) of the message that cut it,
+5. a batch's time is the stream timestamp (ms) of the message that cut it,
    never earlier than the previous batch's time.
+
+A transaction in an earlier batch as well is left to the execution rule
+(docs/protocol.md, "Execution rules": `replayed`), which every peer applies alike
+from its committed blocks; the cutter's state must stay a position in the stream
+(sequence and item index) so that a restarted peer cuts exactly as before.
 
 Only the *publishing* of markers depends on a peer's clock; whether and where a
 marker cuts is decided by the stream alone. Ordering never looks inside a
@@ -36,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -53,6 +70,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
+from govchain import codec
 from govchain.ordering.base import Batch, QueueFull, T
 
 log = logging.getLogger("govchain.ordering.jetstream")
@@ -61,6 +79,8 @@ R = TypeVar("R")
 DUPLICATE_WINDOW_S = 120.0
 HEARTBEAT_S = 1.0  # the client re-creates an ordered consumer after two missed heartbeats
 POSITION_FILE = "stream-position.json"
+MAX_ENVELOPE_TXS = 1000  # per `txs` message; larger submissions go out as several messages
+MAX_ENVELOPE_BYTES = 1_000_000  # below nats-server's default max_payload (1 MiB), with room for headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +90,53 @@ class Position:
     height: int  # height of the last batch cut (0: none yet)
     time: int  # that batch's time, ms since the epoch
     next_seq: int  # the stream sequence from which the next batch is read
+    next_item: int = 0  # items of message `next_seq` that went into earlier batches
 
     def to_json(self) -> str:
-        return json.dumps({"height": self.height, "time": self.time, "next_seq": self.next_seq})
+        value = {
+            "height": self.height,
+            "time": self.time,
+            "next_seq": self.next_seq,
+            "next_item": self.next_item,
+        }
+        return json.dumps(value)
 
     @classmethod
     def from_json(cls, text: str) -> Position:
         value = json.loads(text)
-        return cls(int(value["height"]), int(value["time"]), int(value["next_seq"]))
+        return cls(
+            int(value["height"]), int(value["time"]), int(value["next_seq"]), int(value.get("next_item", 0))
+        )
+
+
+def encode_envelopes(raws: Sequence[bytes]) -> bytes:
+    """The `txs` payload: the canonical CBOR array of the transactions' wire bytes, in order."""
+    return codec.encode_unchecked(list(raws))  # a list of byte strings is canonical as is
+
+
+def decode_envelopes(payload: bytes) -> list[bytes]:
+    """The wire bytes listed in a `txs` payload; ValueError unless canonical, non-empty, bytes only."""
+    value = codec.decode(payload)
+    if type(value) is not list or not value or any(type(item) is not bytes for item in value):
+        raise ValueError("not a non-empty array of byte strings")
+    return value
+
+
+def pack(raws: Sequence[bytes], max_txs: int, max_bytes: int) -> list[range]:
+    """Split a submission, in order, into runs of at most `max_txs` items and about `max_bytes`.
+
+    A single item larger than `max_bytes` gets a run of its own (it goes out as a `tx` message).
+    """
+    runs: list[range] = []
+    start, size = 0, 0
+    for index, raw in enumerate(raws):
+        if index > start and (index - start >= max_txs or size + len(raw) > max_bytes):
+            runs.append(range(start, index))
+            start, size = index, 0
+        size += len(raw) + 5  # the CBOR byte-string head is at most 5 bytes here
+    if start < len(raws):
+        runs.append(range(start, len(raws)))
+    return runs
 
 
 @dataclass(slots=True)
@@ -97,34 +156,56 @@ class Cutter(Generic[T]):
     max_txs: int
     decode: Callable[[bytes], T]
     open_txs: list[T] = field(default_factory=list)
+    _open_raws: set[bytes] = field(default_factory=set)
 
     @property
     def open_height(self) -> int:
         return self.position.height + 1
 
-    def on_tx(self, seq: int, time_ms: int, raw: bytes) -> CutBatch[T] | None:
-        try:
-            tx = self.decode(raw)
-        except Exception:  # any undecodable payload is skipped by every peer alike
-            return None
-        self.open_txs.append(tx)
-        if len(self.open_txs) >= self.max_txs:
-            return self._cut(seq, time_ms)
-        return None
+    def on_tx(self, seq: int, time_ms: int, raw: bytes) -> list[CutBatch[T]]:
+        """A `tx` message: a list of one transaction."""
+        return self._take(seq, time_ms, [raw])
 
-    def on_marker(self, seq: int, time_ms: int, payload: bytes) -> CutBatch[T] | None:
+    def on_txs(self, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
+        """A `txs` message; an unreadable list is skipped whole, by every peer alike."""
+        try:
+            raws = decode_envelopes(payload)
+        except ValueError:
+            return []
+        return self._take(seq, time_ms, raws)
+
+    def on_marker(self, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
         try:
             height = int(payload.decode("ascii"))
         except (UnicodeDecodeError, ValueError):
-            return None
+            return []
         if height != self.open_height or not self.open_txs:
-            return None
-        return self._cut(seq, time_ms)
+            return []
+        return [self._cut(seq, time_ms, seq + 1, 0)]
 
-    def _cut(self, seq: int, time_ms: int) -> CutBatch[T]:
+    def _take(self, seq: int, time_ms: int, raws: list[bytes]) -> list[CutBatch[T]]:
+        cuts: list[CutBatch[T]] = []
+        first = self.position.next_item if seq == self.position.next_seq else 0  # resuming mid-list
+        for index in range(first, len(raws)):
+            raw = raws[index]
+            if raw in self._open_raws:  # the same bytes twice in one batch: the second counts for nothing
+                continue
+            try:
+                tx = self.decode(raw)
+            except Exception:  # any undecodable item is skipped by every peer alike
+                continue
+            self._open_raws.add(raw)
+            self.open_txs.append(tx)
+            if len(self.open_txs) >= self.max_txs:
+                after = index + 1
+                cuts.append(self._cut(seq, time_ms, *((seq, after) if after < len(raws) else (seq + 1, 0))))
+        return cuts
+
+    def _cut(self, seq: int, time_ms: int, next_seq: int, next_item: int) -> CutBatch[T]:
         batch_time = max(time_ms, self.position.time)
-        self.position = Position(self.open_height, batch_time, seq + 1)
+        self.position = Position(self.open_height, batch_time, next_seq, next_item)
         txs, self.open_txs = self.open_txs, []
+        self._open_raws = set()
         return CutBatch(self.position.height, Batch(batch_time, txs), self.position)
 
 
@@ -142,6 +223,10 @@ class StreamSettings:
     @property
     def tx_subject(self) -> str:
         return f"{self.subject_prefix}.tx"
+
+    @property
+    def txs_subject(self) -> str:
+        return f"{self.subject_prefix}.txs"
 
     @property
     def cut_subject(self) -> str:
@@ -181,10 +266,13 @@ class JetStreamOrderer(Generic[T]):
         block_time_ms: Callable[[], int],
         state_dir: Path,
         max_pending: int = 200_000,
+        digest: Callable[[bytes], bytes] = lambda data: hashlib.sha256(data).digest(),
     ) -> None:
         """`max_block_txs` must be the same on every peer (the genesis value); `block_time_ms()` only
-        paces this peer's markers, so it may follow governance."""
+        paces this peer's markers, so it may follow governance. `digest` names `txs` messages (the
+        chain's hash H; any fixed hash keeps JetStream's duplicate check meaningful)."""
         self.settings = settings
+        self._digest = digest
         self._decode = decode
         self._max_block_txs = max_block_txs
         self._block_time_ms = block_time_ms
@@ -327,12 +415,21 @@ class JetStreamOrderer(Generic[T]):
             raise QueueFull(f"the ordering stream did not acknowledge: {exc}") from exc
 
     async def _publish(self, txs: Sequence[T]) -> None:
+        """One `txs` message per run of the submission (a lone transaction: one `tx` message)."""
         assert self._js is not None
-        subject = self.settings.tx_subject
-        acks = [
-            await self._js.publish_async(subject, tx.raw, headers={"Nats-Msg-Id": tx.id.hex()}) for tx in txs
-        ]
-        await asyncio.wait_for(asyncio.gather(*acks), self.settings.publish_timeout)
+        s = self.settings
+        acks = []
+        for run in pack([tx.raw for tx in txs], MAX_ENVELOPE_TXS, MAX_ENVELOPE_BYTES):
+            if len(run) == 1:
+                tx = txs[run[0]]
+                acks.append(
+                    await self._js.publish_async(s.tx_subject, tx.raw, headers={"Nats-Msg-Id": tx.id.hex()})
+                )
+                continue
+            payload = encode_envelopes([txs[i].raw for i in run])
+            msg_id = f"txs/{self._digest(payload).hex()}"
+            acks.append(await self._js.publish_async(s.txs_subject, payload, headers={"Nats-Msg-Id": msg_id}))
+        await asyncio.wait_for(asyncio.gather(*acks), s.publish_timeout)
 
     def next_batch(self, timeout: float) -> Batch[T] | None:
         """The next cut batch; raises if reading the stream failed (the node then reports unhealthy)."""
@@ -381,17 +478,20 @@ class JetStreamOrderer(Generic[T]):
             with self._lock:
                 cutter = self._cutter
                 assert cutter is not None
-                if msg.subject == self.settings.tx_subject:
-                    was_empty = not cutter.open_txs
-                    cut = cutter.on_tx(seq, time_ms, msg.data)
-                    if was_empty and cutter.open_txs:
-                        self._open_since = time.monotonic()
-                elif msg.subject == self.settings.cut_subject:
-                    cut = cutter.on_marker(seq, time_ms, msg.data)
+                was_empty = not cutter.open_txs
+                subject = msg.subject
+                if subject == self.settings.txs_subject:
+                    cuts = cutter.on_txs(seq, time_ms, msg.data)
+                elif subject == self.settings.tx_subject:
+                    cuts = cutter.on_tx(seq, time_ms, msg.data)
+                elif subject == self.settings.cut_subject:
+                    cuts = cutter.on_marker(seq, time_ms, msg.data)
                 else:
-                    cut = None
-                if cut is not None:
-                    self._open_since = None
+                    cuts = []
+                if cuts or (was_empty and cutter.open_txs):
+                    # the open batch's wait for a marker starts when it gets its first transaction here
+                    self._open_since = time.monotonic() if cutter.open_txs else None
+                for cut in cuts:
                     if cut.height > self._skip_to:
                         self._emitted[cut.height] = cut.after
                         self._batches.put(cut)
