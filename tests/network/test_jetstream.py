@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,10 +28,12 @@ def collect(orderer: JetStreamOrderer[Item], count: int, timeout: float = 20.0) 
     return batches
 
 
-def make(url: str, state: Path, max_txs: int = 10) -> JetStreamOrderer[Item]:
+def make(
+    url: str, state: Path, max_txs: int = 10, decoder: Callable[[bytes], Item] = decode
+) -> JetStreamOrderer[Item]:
     state.mkdir(parents=True, exist_ok=True)
     settings = StreamSettings((url,), "GOVCHAIN_TEST", "govchain.test", replicas=1)
-    return JetStreamOrderer(settings, decode, max_txs, lambda: 50, state)
+    return JetStreamOrderer(settings, decoder, max_txs, lambda: 50, state)
 
 
 @pytest.mark.slow
@@ -78,6 +81,33 @@ def test_two_peers_cut_identical_batches_and_resume(nats_url: str, tmp_path: Pat
         assert collect(fresh, sum(len(batch.txs) for batch in seen_a[2:])) == seen_a[2:]
     finally:
         fresh.close()
+
+
+@pytest.mark.slow
+def test_own_transactions_come_back_without_a_second_decode(nats_url: str, tmp_path: Path) -> None:
+    decoded: list[bytes] = []
+
+    def counting(raw: bytes) -> Item:
+        decoded.append(raw)
+        return decode(raw)
+
+    a = make(nats_url, tmp_path / "a", decoder=counting)
+    b = make(nats_url, tmp_path / "b")
+    try:
+        a.start(0, 1000)
+        b.start(0, 1000)
+        mine = [Item(bytes([n]) * 32, f"own-{n}".encode()) for n in range(12)]
+        a.submit(mine)
+        theirs = [item(n, "theirs-") for n in range(3)]
+        b.submit(theirs)
+        got = [t for batch in collect(a, 15) for t in batch.txs]
+        assert got == mine + theirs
+        assert all(x is y for x, y in zip(got, mine, strict=False))  # the very objects submitted
+        assert decoded == [t.raw for t in theirs]  # only other peers' bytes were decoded
+        assert [t for batch in collect(b, 15) for t in batch.txs] == [decode(t.raw) for t in mine] + theirs
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_failed_stream_reader_stops_block_production(tmp_path: Path) -> None:

@@ -274,6 +274,7 @@ class JetStreamOrderer(Generic[T]):
         self.settings = settings
         self._digest = digest
         self._decode = decode
+        self._own: dict[bytes, T] = {}  # wire bytes this peer published -> the tx it already decoded
         self._max_block_txs = max_block_txs
         self._block_time_ms = block_time_ms
         self._state_dir = state_dir
@@ -306,7 +307,7 @@ class JetStreamOrderer(Generic[T]):
         if saved is None or saved.height > committed_height:
             saved = Position(0, genesis_time, 1)
         self._skip_to = committed_height
-        self._cutter = Cutter(saved, self._max_block_txs, self._decode)
+        self._cutter = Cutter(saved, self._max_block_txs, self._decode_known)
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout), self._loop)
         future.result(timeout + 5)
@@ -408,18 +409,35 @@ class JetStreamOrderer(Generic[T]):
             raise QueueFull("orderer is not running")
         if self.pending() + len(txs) > self._max_pending:
             raise QueueFull(f"{self.pending()} transactions are already waiting")
+        with self._lock:
+            if len(self._own) > self._max_pending:
+                self._own.clear()  # only a cache: a stale entry costs a decode, never a difference
+            self._own.update((tx.raw, tx) for tx in txs)
         future = asyncio.run_coroutine_threadsafe(self._publish(txs), self._loop)
         try:
             future.result(self.settings.publish_timeout + 5)
         except Exception as exc:
+            self._forget(txs)
             raise QueueFull(f"the ordering stream did not acknowledge: {exc}") from exc
+
+    def _decode_known(self, raw: bytes) -> T:
+        """The cutter's decode (called under the lock): a transaction this peer published comes back as
+        the object admission built from the same bytes, so only other peers' bytes are decoded here."""
+        own = self._own.pop(raw, None)
+        return own if own is not None else self._decode(raw)
+
+    def _forget(self, txs: Sequence[T]) -> None:
+        with self._lock:
+            for tx in txs:
+                self._own.pop(tx.raw, None)
 
     async def _publish(self, txs: Sequence[T]) -> None:
         """One `txs` message per run of the submission (a lone transaction: one `tx` message)."""
         assert self._js is not None
         s = self.settings
         acks = []
-        for run in pack([tx.raw for tx in txs], MAX_ENVELOPE_TXS, MAX_ENVELOPE_BYTES):
+        runs = pack([tx.raw for tx in txs], MAX_ENVELOPE_TXS, MAX_ENVELOPE_BYTES)
+        for run in runs:
             if len(run) == 1:
                 tx = txs[run[0]]
                 acks.append(
@@ -429,7 +447,10 @@ class JetStreamOrderer(Generic[T]):
             payload = encode_envelopes([txs[i].raw for i in run])
             msg_id = f"txs/{self._digest(payload).hex()}"
             acks.append(await self._js.publish_async(s.txs_subject, payload, headers={"Nats-Msg-Id": msg_id}))
-        await asyncio.wait_for(asyncio.gather(*acks), s.publish_timeout)
+        results = await asyncio.wait_for(asyncio.gather(*acks), s.publish_timeout)
+        for run, ack in zip(runs, results, strict=True):
+            if ack.duplicate:  # JetStream dropped it: these bytes will not come back for this submission
+                self._forget([txs[i] for i in run])
 
     def next_batch(self, timeout: float) -> Batch[T] | None:
         """The next cut batch; raises if reading the stream failed (the node then reports unhealthy)."""
