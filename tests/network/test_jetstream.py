@@ -29,11 +29,15 @@ def collect(orderer: JetStreamOrderer[Item], count: int, timeout: float = 20.0) 
 
 
 def make(
-    url: str, state: Path, max_txs: int = 10, decoder: Callable[[bytes], Item] = decode
+    url: str,
+    state: Path,
+    max_txs: int = 10,
+    decoder: Callable[[bytes], Item] = decode,
+    max_tx_bytes: int = 1 << 20,
 ) -> JetStreamOrderer[Item]:
     state.mkdir(parents=True, exist_ok=True)
     settings = StreamSettings((url,), "GOVCHAIN_TEST", "govchain.test", replicas=1)
-    return JetStreamOrderer(settings, decoder, max_txs, lambda: 50, state)
+    return JetStreamOrderer(settings, decoder, max_txs, lambda: 50, state, max_tx_bytes=max_tx_bytes)
 
 
 @pytest.mark.slow
@@ -108,6 +112,19 @@ def test_own_transactions_come_back_without_a_second_decode(nats_url: str, tmp_p
     finally:
         a.close()
         b.close()
+    # above the decoder's size limit, a peer's own transaction is decoded (and judged) like anyone's
+    decoded.clear()
+    c = make(nats_url, tmp_path / "c", decoder=counting, max_tx_bytes=6)
+    try:
+        c.start(0, 1000)
+        collect(c, 15)  # the stream so far
+        small, large = Item(b"s" * 32, b"tiny"), Item(b"l" * 32, b"larger-than-six")
+        c.submit([small, large])
+        got = [t for batch in collect(c, 2) for t in batch.txs]
+        assert got[0] is small and got[1] == decode(large.raw)
+        assert decoded[-1:] == [large.raw] and small.raw not in decoded
+    finally:
+        c.close()
 
 
 def test_a_failed_stream_reader_stops_block_production(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ def open_peer(
         lambda: genesis.params.block_time_ms,
         data_dir,
         digest=suite.hash,
+        max_tx_bytes=MAX_STREAM_TX_BYTES,
     )
     node = Node(data_dir, registry, orderer=orderer)
 

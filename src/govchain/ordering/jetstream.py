@@ -267,12 +267,16 @@ class JetStreamOrderer(Generic[T]):
         state_dir: Path,
         max_pending: int = 200_000,
         digest: Callable[[bytes], bytes] = lambda data: hashlib.sha256(data).digest(),
+        max_tx_bytes: int = 1 << 20,
     ) -> None:
         """`max_block_txs` must be the same on every peer (the genesis value); `block_time_ms()` only
         paces this peer's markers, so it may follow governance. `digest` names `txs` messages (the
-        chain's hash H; any fixed hash keeps JetStream's duplicate check meaningful)."""
+        chain's hash H; any fixed hash keeps JetStream's duplicate check meaningful). `max_tx_bytes` is
+        the size limit `decode` applies: a published transaction above it is decoded (and refused) here
+        exactly as on every other peer."""
         self.settings = settings
         self._digest = digest
+        self._max_tx_bytes = max_tx_bytes
         self._decode = decode
         self._own: dict[bytes, T] = {}  # wire bytes this peer published -> the tx it already decoded
         self._max_block_txs = max_block_txs
@@ -412,7 +416,7 @@ class JetStreamOrderer(Generic[T]):
         with self._lock:
             if len(self._own) > self._max_pending:
                 self._own.clear()  # only a cache: a stale entry costs a decode, never a difference
-            self._own.update((tx.raw, tx) for tx in txs)
+            self._own.update((tx.raw, tx) for tx in txs if len(tx.raw) <= self._max_tx_bytes)
         future = asyncio.run_coroutine_threadsafe(self._publish(txs), self._loop)
         try:
             future.result(self.settings.publish_timeout + 5)
