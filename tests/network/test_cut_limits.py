@@ -20,7 +20,7 @@ from govchain.node.consortium import GENESIS_FILE, init_consortium
 from govchain.node.cut_limits import LIMITS_FILE
 from govchain.node.node import Node
 from govchain.node.peer import open_peer, stream_settings
-from govchain.ordering.jetstream import POSITION_FILE, CutBatch, Cutter, Position
+from govchain.ordering.jetstream import CUT, POSITION_FILE, TX, CutBatch, Cutter, Position
 from tests.network.test_jetstream import Item, decode
 from tests.network.test_peers import committed, headers, wait_until
 
@@ -46,7 +46,7 @@ def cuts_of(stream: list[Message], limits: dict[int, int], release: list[int]) -
     cutter = Cutter(Position(0, 0, 1), 0, decode, limit_at=limit_at)
     out: list[CutBatch[Item]] = []
     for seq, (is_tx, stamp, payload) in enumerate(stream, start=1):
-        out += cutter.feed(is_tx, seq, stamp, payload)
+        out += cutter.feed(TX if is_tx else CUT, seq, stamp, payload)
         known[0] += release[seq % len(release)] if release else 0
         out += cutter.drain()
     known[0] = 10**9
@@ -72,10 +72,10 @@ def test_cuts_do_not_depend_on_when_limits_become_known(
 def test_cutter_waits_while_the_limit_is_unknown() -> None:
     known = {1: 2}
     cutter = Cutter(Position(0, 1000, 1), 0, decode, limit_at=known.get)
-    assert cutter.feed(True, 1, 1001, b"a") == []
-    first = cutter.feed(True, 2, 1002, b"b")
+    assert cutter.on_tx(1, 1001, b"a") == []
+    first = cutter.on_tx(2, 1002, b"b")
     assert [c.height for c in first] == [1] and len(first[0].batch.txs) == 2
-    assert cutter.feed(True, 3, 1003, b"c") == [] and cutter.feed(True, 4, 1004, b"d") == []
+    assert cutter.on_tx(3, 1003, b"c") == [] and cutter.on_tx(4, 1004, b"d") == []
     assert len(cutter.backlog) == 2 and not cutter.open_txs  # height 2's limit is not known: both wait
     known[2] = 1
     second = cutter.drain()

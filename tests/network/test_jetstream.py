@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from govchain.ordering.base import Batch
-from govchain.ordering.jetstream import Cutter, JetStreamOrderer, Position, StreamSettings, read_position
-
-
-@dataclass(frozen=True)
-class Item:
-    id: bytes
-    raw: bytes
-
-
-def decode(raw: bytes) -> Item:
-    if raw.startswith(b"junk"):
-        raise ValueError("not a transaction")
-    return Item(hashlib.sha256(raw).digest(), raw)
+from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, read_position
+from tests.network.test_cutter import Item, decode
 
 
 def item(n: int, tag: str = "") -> Item:
     return decode(f"tx-{tag}{n}".encode())
-
-
-def test_cutter_rule() -> None:
-    cutter = Cutter(Position(0, 1000, 1), max_txs=3, decode=decode)
-    assert cutter.on_tx(1, 900, b"a") is None
-    assert cutter.on_tx(2, 901, b"junk") is None  # skipped: does not count
-    assert cutter.on_marker(3, 950, b"2") is None  # not the open height: ignored
-    assert cutter.on_tx(4, 960, b"b") is None
-    first = cutter.on_tx(5, 970, b"c")
-    assert first is not None
-    assert first.height == 1 and [t.raw for t in first.batch.txs] == [b"a", b"b", b"c"]
-    assert first.batch.time == 1000  # never earlier than the previous batch (here: genesis)
-    assert first.after == Position(1, 1000, 6)
-    assert cutter.on_marker(6, 1100, b"2") is None  # empty batch: no cut
-    assert cutter.on_tx(7, 1200, b"d") is None
-    assert cutter.on_marker(8, 1300, b"1") is None  # stale marker
-    second = cutter.on_marker(9, 1400, b"2")
-    assert second is not None and second.batch == Batch(1400, [decode(b"d")])
-    assert second.after == Position(2, 1400, 10)
 
 
 def collect(orderer: JetStreamOrderer[Item], count: int, timeout: float = 20.0) -> list[Batch[Item]]:
@@ -59,10 +28,16 @@ def collect(orderer: JetStreamOrderer[Item], count: int, timeout: float = 20.0) 
     return batches
 
 
-def make(url: str, state: Path, max_txs: int = 10) -> JetStreamOrderer[Item]:
+def make(
+    url: str,
+    state: Path,
+    max_txs: int = 10,
+    decoder: Callable[[bytes], Item] = decode,
+    max_tx_bytes: int = 1 << 20,
+) -> JetStreamOrderer[Item]:
     state.mkdir(parents=True, exist_ok=True)
     settings = StreamSettings((url,), "GOVCHAIN_TEST", "govchain.test", replicas=1)
-    return JetStreamOrderer(settings, decode, max_txs, lambda: 50, state)
+    return JetStreamOrderer(settings, decoder, max_txs, lambda: 50, state, max_tx_bytes=max_tx_bytes)
 
 
 @pytest.mark.slow
@@ -76,12 +51,14 @@ def test_two_peers_cut_identical_batches_and_resume(nats_url: str, tmp_path: Pat
         for n in range(5):  # interleaved submissions through both peers
             a.submit([item(i, f"a{n}-") for i in range(7)])
             b.submit([item(i, f"b{n}-") for i in range(6)])
-        a.submit([item(0, "a0-")])  # a resubmission is deduplicated by JetStream
-        seen_a = collect(a, 65)
-        seen_b = collect(b, 65)
+        b.submit([item(0, "solo-")])  # one transaction goes out as a `tx` message (message id: tx id)
+        b.submit([item(0, "solo-")])  # so its resubmission is deduplicated by JetStream
+        a.submit([item(i, "a4-") for i in range(7)])  # and so is a list's (message id: its hash)
+        seen_a = collect(a, 66)
+        seen_b = collect(b, 66)
         assert seen_a == seen_b
         ids = [t.id for batch in seen_a for t in batch.txs]
-        assert len(ids) == len(set(ids)) == 65
+        assert len(ids) == len(set(ids)) == 66
         assert all(len(batch.txs) <= 10 for batch in seen_a)
         times = [batch.time for batch in seen_a]
         assert times == sorted(times)
@@ -108,6 +85,46 @@ def test_two_peers_cut_identical_batches_and_resume(nats_url: str, tmp_path: Pat
         assert collect(fresh, sum(len(batch.txs) for batch in seen_a[2:])) == seen_a[2:]
     finally:
         fresh.close()
+
+
+@pytest.mark.slow
+def test_own_transactions_come_back_without_a_second_decode(nats_url: str, tmp_path: Path) -> None:
+    decoded: list[bytes] = []
+
+    def counting(raw: bytes) -> Item:
+        decoded.append(raw)
+        return decode(raw)
+
+    a = make(nats_url, tmp_path / "a", decoder=counting)
+    b = make(nats_url, tmp_path / "b")
+    try:
+        a.start(0, 1000)
+        b.start(0, 1000)
+        mine = [Item(bytes([n]) * 32, f"own-{n}".encode()) for n in range(12)]
+        a.submit(mine)
+        theirs = [item(n, "theirs-") for n in range(3)]
+        b.submit(theirs)
+        got = [t for batch in collect(a, 15) for t in batch.txs]
+        assert got == mine + theirs
+        assert all(x is y for x, y in zip(got, mine, strict=False))  # the very objects submitted
+        assert decoded == [t.raw for t in theirs]  # only other peers' bytes were decoded
+        assert [t for batch in collect(b, 15) for t in batch.txs] == [decode(t.raw) for t in mine] + theirs
+    finally:
+        a.close()
+        b.close()
+    # above the decoder's size limit, a peer's own transaction is decoded (and judged) like anyone's
+    decoded.clear()
+    c = make(nats_url, tmp_path / "c", decoder=counting, max_tx_bytes=6)
+    try:
+        c.start(0, 1000)
+        collect(c, 15)  # the stream so far
+        small, large = Item(b"s" * 32, b"tiny"), Item(b"l" * 32, b"larger-than-six")
+        c.submit([small, large])
+        got = [t for batch in collect(c, 2) for t in batch.txs]
+        assert got[0] is small and got[1] == decode(large.raw)
+        assert decoded[-1:] == [large.raw] and small.raw not in decoded
+    finally:
+        c.close()
 
 
 def test_a_failed_stream_reader_stops_block_production(tmp_path: Path) -> None:

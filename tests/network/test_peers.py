@@ -16,6 +16,7 @@ from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, init_consortium
 from govchain.node.node import Node
 from govchain.node.peer import open_peer, stream_settings
+from govchain.ordering.jetstream import encode_envelopes
 
 
 def wait_until(check: object, timeout: float = 20.0) -> None:
@@ -121,7 +122,7 @@ def test_faulty_publishers_cannot_get_bad_data_final(nats_url: str, tmp_path: Pa
             node.start()
             nodes.append(node)
             finalities.append(finality)
-        tx_subject = orderer.settings.tx_subject
+        tx_subject, txs_subject = orderer.settings.tx_subject, orderer.settings.txs_subject
         suite, chain = nodes[0].suite, nodes[0].genesis.chain_id
         expiry = int(time.time() * 1000) + 60_000
         admin = KeyFile.load(out / "org1" / "admin-key.json").keys
@@ -143,6 +144,8 @@ def test_faulty_publishers_cannot_get_bad_data_final(nats_url: str, tmp_path: Pa
                     (tx_subject, b"junk", "junk-1"),
                     (tx_subject, bad_sig, forged.id.hex()),
                     (tx_subject, stranger.raw, stranger.id.hex()),
+                    (txs_subject, b"\x82junk", "junk-2"),  # not a list of transactions: skipped whole
+                    (txs_subject, encode_envelopes([b"junk", stranger.raw, bad_sig]), "junk-3"),
                 ],
             )
         )

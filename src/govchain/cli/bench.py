@@ -381,3 +381,8 @@ def _bench_network(directory: Path, txs: int, batch: int, clients: int, as_json:
         f"p99 [bold]{r['final_p99_ms']}[/] ms"
     )
     console.print(f"  machine limit   {r['verify_per_s_core']} signature verifications/s on one core")
+    console.print(f"  ratio           {r['tx_per_verify_core']} finalised tx per single-core verify")
+    cpu = r["cpu_ms_per_final_tx"]
+    if cpu:
+        parts = ", ".join(f"{kind} {ms} ms" for kind, ms in cpu.items())
+        console.print(f"  CPU per tx      {parts} (this machine's processes of the network)")

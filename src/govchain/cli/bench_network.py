@@ -7,6 +7,11 @@ commit latency is the time from its batch's submission to the reply. Its
 finality latency is the time from submission until org1's peer reports its
 block final (`govchain_final_height`), polled every 20 ms. Throughput counts
 transactions whose blocks became final, over the time until the last one did.
+
+When the network runs on this machine, the CPU time (user + system) its
+processes spent during the measurement is reported per finalised transaction:
+the peers (with their admission workers) and the nats-servers. On a shared
+machine this says where the cores went, which the throughput alone cannot.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from govchain.crypto import KeyPair, Suite, get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
 from govchain.ledger.transactions import SignedTx, make_tx
-from govchain.node.network import Network, status
+from govchain.node.network import Network, read_pids, status
 
 CBOR = {"content-type": "application/cbor"}
 
@@ -72,6 +77,35 @@ def _sign(suite: Suite, keys: list[KeyPair], chain_id: str, count: int) -> list[
     with ThreadPoolExecutor(workers) as pool:
         parts = pool.map(lambda s: sign_range(s, min(step, count - s)), range(0, count, step))
     return [tx for part in parts for tx in part]
+
+
+def _cpu_seconds(directory: Path) -> dict[str, float]:
+    """CPU seconds used so far by this network's local processes and their children, by kind.
+
+    Empty where /proc is not available or the network runs elsewhere."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        stat = _stat(int(entry.name))
+        if stat is not None:
+            children.setdefault(int(stat[1]), []).append(int(entry.name))
+    out: dict[str, float] = {}
+    for item in read_pids(directory):
+        pid = int(item["pid"])
+        kind = "peers" if item["name"].endswith("-peer") else "nats"
+        for one in (pid, *children.get(pid, [])):
+            stat = _stat(one)
+            if stat is not None:
+                out[kind] = out.get(kind, 0.0) + (int(stat[11]) + int(stat[12])) / ticks
+    return out
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat's fields after the command name (index 1: parent pid, 11 and 12: CPU ticks)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 class _FinalityWatch:
@@ -131,6 +165,7 @@ def run_network_bench(
     failed = 0
     watch = _FinalityWatch(urls[0])
     watch.start()
+    cpu_before = _cpu_seconds(directory)
 
     def client_loop(index: int) -> None:
         nonlocal failed
@@ -165,10 +200,12 @@ def run_network_bench(
     while watch.final_height < top and time.monotonic() < deadline:
         time.sleep(0.05)
     watch.stop()
+    cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu_seconds(directory).items()}
     final = [(s, watch.final_at[h]) for s, _, h in sent if h in watch.final_at]
     final_s = (max(t for _, t in final) - started) if final else committed_s
     commit_lat = sorted(d - s for s, d, _ in sent)
     final_lat = sorted(t - s for s, t in final)
+    final_tx_per_s = round(len(final) / final_s, 1) if final_s else 0.0
     return {
         "suite": suite.name,
         "orgs": len(network.orgs),
@@ -177,13 +214,19 @@ def run_network_bench(
         "finalised": len(final),
         "failed": failed,
         "duration_s": round(final_s, 3),
-        "final_tx_per_s": round(len(final) / final_s, 1) if final_s else 0.0,
+        "final_tx_per_s": final_tx_per_s,
         "commit_p50_ms": round(percentile(commit_lat, 50) * 1000, 1),
         "commit_p99_ms": round(percentile(commit_lat, 99) * 1000, 1),
         "final_p50_ms": round(percentile(final_lat, 50) * 1000, 1),
         "final_p95_ms": round(percentile(final_lat, 95) * 1000, 1),
         "final_p99_ms": round(percentile(final_lat, 99) * 1000, 1),
         "verify_per_s_core": round(verify_rate, 1),
+        "tx_per_verify_core": round(final_tx_per_s / verify_rate, 3) if verify_rate else None,
+        "cpu_ms_per_final_tx": {
+            kind: round(seconds * 1000 / len(final), 3) for kind, seconds in sorted(cpu_used.items())
+        }
+        if final
+        else {},
         "batch": batch,
         "clients": clients,
         "cores": os.cpu_count() or 1,

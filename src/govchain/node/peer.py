@@ -57,6 +57,8 @@ def open_peer(
         limits.at,
         lambda: node.params().block_time_ms,  # paces this peer's markers only: follows governance at once
         data_dir,
+        digest=suite.hash,
+        max_tx_bytes=MAX_STREAM_TX_BYTES,
     )
     node = Node(data_dir, registry, orderer=orderer)
     limits.open(node.store, node.height)

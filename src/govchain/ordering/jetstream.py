@@ -6,24 +6,40 @@ admits to that stream and reads the whole stream back, in stream order. Every
 peer then cuts the same batches by the same rule (docs/protocol.md, "Block
 cutting"), so every peer builds the same blocks without talking to the others.
 
-The stream carries two kinds of message, under `<prefix>.tx` and `<prefix>.cut`:
+The stream carries three kinds of message, under `<prefix>.txs`, `<prefix>.tx`
+and `<prefix>.cut`:
 
-- a transaction: its exact wire bytes, message id = the transaction id (hex),
-  so JetStream drops a resubmission within the duplicate window;
+- a transaction envelope list (`txs`): the canonical CBOR array of two or more
+  transactions' exact wire bytes, message id `txs/` + hex of H(payload), so a
+  republished message is dropped by JetStream. One message per submission (split
+  at `MAX_ENVELOPE_TXS` / `MAX_ENVELOPE_BYTES`): the per-message cost of NATS and
+  JetStream is paid once per list instead of once per transaction;
+- a single transaction (`tx`): its exact wire bytes, message id = the transaction
+  id (hex); a submission of one transaction is published this way;
 - a cut marker for height h: payload `h` in ASCII decimal, message id `cut/h`,
   published by any peer whose open batch has waited `block_time_ms`.
 
 Cut rule, applied to the stream in sequence order by every peer alike:
 
-1. a transaction that does not decode is skipped (it counts for nothing);
-2. a decoded transaction joins the open batch; when the batch holds
-   `max_block_txs` it is cut, with that message's time. The limit for the batch
-   of height h may follow governance (`max_block_txs` given as a function of h);
-   until it is known, messages wait in order (`Cutter.backlog`);
-3. a marker for height h cuts the open batch if h is the open batch's height
+1. a `txs` payload that is not a canonical CBOR array of one or more byte strings
+   is skipped whole; a `tx` message is a list of one item;
+2. items are taken in list order. An item that does not decode as a transaction
+   is skipped, and so is one byte-for-byte equal to a transaction already in the
+   open batch (it counts for nothing);
+3. any other item joins the open batch; when the batch holds `max_block_txs` it
+   is cut there, with that message's time, even in the middle of a list (the
+   rest of the list opens the next batch). The limit for the batch of height h
+   may follow governance (`max_block_txs` given as a function of h); until it is
+   known, messages and the rest of a list wait in order (`Cutter.backlog`);
+4. a marker for height h cuts the open batch if h is the open batch's height
    and the batch is not empty, with the marker's time; any other marker is ignored;
-4. a batch's time is the stream timestamp (ms) of the message that cut it,
+5. a batch's time is the stream timestamp (ms) of the message that cut it,
    never earlier than the previous batch's time.
+
+A transaction in an earlier batch as well is left to the execution rule
+(docs/protocol.md, "Execution rules": `replayed`), which every peer applies alike
+from its committed blocks; the cutter's state must stay a position in the stream
+(sequence and item index) so that a restarted peer cuts exactly as before.
 
 Only the *publishing* of markers depends on a peer's clock; whether and where a
 marker cuts is decided by the stream alone. Ordering never looks inside a
@@ -38,6 +54,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -57,6 +74,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 
+from govchain import codec
 from govchain.ordering.base import Batch, QueueFull, T
 
 log = logging.getLogger("govchain.ordering.jetstream")
@@ -65,6 +83,8 @@ R = TypeVar("R")
 DUPLICATE_WINDOW_S = 120.0
 HEARTBEAT_S = 1.0  # the client re-creates an ordered consumer after two missed heartbeats
 POSITION_FILE = "stream-position.json"
+MAX_ENVELOPE_TXS = 1000  # per `txs` message; larger submissions go out as several messages
+MAX_ENVELOPE_BYTES = 1_000_000  # below nats-server's default max_payload (1 MiB), with room for headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +94,67 @@ class Position:
     height: int  # height of the last batch cut (0: none yet)
     time: int  # that batch's time, ms since the epoch
     next_seq: int  # the stream sequence from which the next batch is read
+    next_item: int = 0  # items of message `next_seq` that went into earlier batches
 
     def to_json(self) -> str:
-        return json.dumps({"height": self.height, "time": self.time, "next_seq": self.next_seq})
+        value = {
+            "height": self.height,
+            "time": self.time,
+            "next_seq": self.next_seq,
+            "next_item": self.next_item,
+        }
+        return json.dumps(value)
 
     @classmethod
     def from_json(cls, text: str) -> Position:
         value = json.loads(text)
-        return cls(int(value["height"]), int(value["time"]), int(value["next_seq"]))
+        return cls(
+            int(value["height"]), int(value["time"]), int(value["next_seq"]), int(value.get("next_item", 0))
+        )
+
+
+def encode_envelopes(raws: Sequence[bytes]) -> bytes:
+    """The `txs` payload: the canonical CBOR array of the transactions' wire bytes, in order."""
+    return codec.encode_unchecked(list(raws))  # a list of byte strings is canonical as is
+
+
+def decode_envelopes(payload: bytes) -> list[bytes]:
+    """The wire bytes listed in a `txs` payload; ValueError unless canonical, non-empty, bytes only."""
+    value = codec.decode(payload)
+    if type(value) is not list or not value or any(type(item) is not bytes for item in value):
+        raise ValueError("not a non-empty array of byte strings")
+    return value
+
+
+def pack(raws: Sequence[bytes], max_txs: int, max_bytes: int) -> list[range]:
+    """Split a submission, in order, into runs of at most `max_txs` items and about `max_bytes`.
+
+    A single item larger than `max_bytes` gets a run of its own (it goes out as a `tx` message).
+    """
+    runs: list[range] = []
+    start, size = 0, 0
+    for index, raw in enumerate(raws):
+        if index > start and (index - start >= max_txs or size + len(raw) > max_bytes):
+            runs.append(range(start, index))
+            start, size = index, 0
+        size += len(raw) + 5  # the CBOR byte-string head is at most 5 bytes here
+    if start < len(raws):
+        runs.append(range(start, len(raws)))
+    return runs
+
+
+TX, TXS, CUT = "tx", "txs", "cut"  # the three kinds of stream message (module docstring)
+
+
+@dataclass(slots=True)
+class Waiting:
+    """A stream message the cutter has not fully applied yet: a list of wire bytes, or a marker."""
+
+    seq: int
+    time_ms: int
+    items: list[bytes] | None  # None: a cut marker
+    payload: bytes  # a marker's payload
+    next: int = 0  # the next item of `items` to take
 
 
 @dataclass(slots=True)
@@ -101,27 +174,55 @@ class Cutter(Generic[T]):
     max_txs: int
     decode: Callable[[bytes], T]
     open_txs: list[T] = field(default_factory=list)
+    _open_raws: set[bytes] = field(default_factory=set)
     # the limit for each height when governance may change it; None: not known yet (messages wait)
     limit_at: Callable[[int], int | None] | None = None
-    backlog: deque[tuple[bool, int, int, bytes]] = field(default_factory=deque)  # (is_tx, seq, time, payload)
+    backlog: deque[Waiting] = field(default_factory=deque)  # stream messages not yet applied, in order
 
     @property
     def open_height(self) -> int:
         return self.position.height + 1
 
-    def feed(self, is_tx: bool, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
-        """Take the next stream message; returns what it (and any waiting ones) cut."""
-        self.backlog.append((is_tx, seq, time_ms, payload))
+    def feed(self, kind: str, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
+        """Take the next stream message (`TX`, `TXS` or `CUT`); returns what it and any waiting ones cut."""
+        if kind == CUT:
+            self.backlog.append(Waiting(seq, time_ms, None, payload))
+        else:
+            if kind == TXS:
+                try:
+                    items = decode_envelopes(payload)
+                except ValueError:  # an unreadable list is skipped whole, by every peer alike
+                    return self.drain()
+            else:
+                items = [payload]
+            # a restarted peer resumes in the middle of the list its saved position names
+            start = self.position.next_item if seq == self.position.next_seq else 0
+            self.backlog.append(Waiting(seq, time_ms, items, b"", start))
         return self.drain()
+
+    def on_tx(self, seq: int, time_ms: int, raw: bytes) -> list[CutBatch[T]]:
+        """A `tx` message: a list of one transaction."""
+        return self.feed(TX, seq, time_ms, raw)
+
+    def on_txs(self, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
+        """A `txs` message."""
+        return self.feed(TXS, seq, time_ms, payload)
+
+    def on_marker(self, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
+        return self.feed(CUT, seq, time_ms, payload)
 
     def drain(self) -> list[CutBatch[T]]:
         """Apply waiting messages in order while the open height's limit is known."""
         cuts: list[CutBatch[T]] = []
         while self.backlog and self._limit_known():
-            is_tx, seq, time_ms, payload = self.backlog.popleft()
-            cut = self.on_tx(seq, time_ms, payload) if is_tx else self.on_marker(seq, time_ms, payload)
-            if cut is not None:
-                cuts.append(cut)
+            waiting = self.backlog[0]
+            if waiting.items is None:
+                self.backlog.popleft()
+                cuts += self._marker(waiting.seq, waiting.time_ms, waiting.payload)
+                continue
+            cuts += self._take(waiting)
+            if waiting.next >= len(waiting.items):
+                self.backlog.popleft()
         return cuts
 
     def _limit_known(self) -> bool:
@@ -133,29 +234,44 @@ class Cutter(Generic[T]):
         self.max_txs = limit
         return True
 
-    def on_tx(self, seq: int, time_ms: int, raw: bytes) -> CutBatch[T] | None:
-        try:
-            tx = self.decode(raw)
-        except Exception:  # any undecodable payload is skipped by every peer alike
-            return None
-        self.open_txs.append(tx)
-        if len(self.open_txs) >= self.max_txs:
-            return self._cut(seq, time_ms)
-        return None
-
-    def on_marker(self, seq: int, time_ms: int, payload: bytes) -> CutBatch[T] | None:
+    def _marker(self, seq: int, time_ms: int, payload: bytes) -> list[CutBatch[T]]:
         try:
             height = int(payload.decode("ascii"))
         except (UnicodeDecodeError, ValueError):
-            return None
+            return []
         if height != self.open_height or not self.open_txs:
-            return None
-        return self._cut(seq, time_ms)
+            return []
+        return [self._cut(seq, time_ms, seq + 1, 0)]
 
-    def _cut(self, seq: int, time_ms: int) -> CutBatch[T]:
+    def _take(self, waiting: Waiting) -> list[CutBatch[T]]:
+        """Items of one list, until it ends or a cut leaves the next height's limit unknown."""
+        assert waiting.items is not None
+        raws, seq = waiting.items, waiting.seq
+        cuts: list[CutBatch[T]] = []
+        while waiting.next < len(raws):
+            raw = raws[waiting.next]
+            waiting.next += 1
+            if raw in self._open_raws:  # the same bytes twice in one batch: the second counts for nothing
+                continue
+            try:
+                tx = self.decode(raw)
+            except Exception:  # any undecodable item is skipped by every peer alike
+                continue
+            self._open_raws.add(raw)
+            self.open_txs.append(tx)
+            if len(self.open_txs) >= self.max_txs:
+                after = waiting.next
+                resume = (seq, after) if after < len(raws) else (seq + 1, 0)
+                cuts.append(self._cut(seq, waiting.time_ms, *resume))
+                if not self._limit_known():
+                    break
+        return cuts
+
+    def _cut(self, seq: int, time_ms: int, next_seq: int, next_item: int) -> CutBatch[T]:
         batch_time = max(time_ms, self.position.time)
-        self.position = Position(self.open_height, batch_time, seq + 1)
+        self.position = Position(self.open_height, batch_time, next_seq, next_item)
         txs, self.open_txs = self.open_txs, []
+        self._open_raws = set()
         return CutBatch(self.position.height, Batch(batch_time, txs), self.position)
 
 
@@ -175,6 +291,10 @@ class StreamSettings:
     @property
     def tx_subject(self) -> str:
         return f"{self.subject_prefix}.tx"
+
+    @property
+    def txs_subject(self) -> str:
+        return f"{self.subject_prefix}.txs"
 
     @property
     def cut_subject(self) -> str:
@@ -214,12 +334,21 @@ class JetStreamOrderer(Generic[T]):
         block_time_ms: Callable[[], int],
         state_dir: Path,
         max_pending: int = 200_000,
+        digest: Callable[[bytes], bytes] = lambda data: hashlib.sha256(data).digest(),
+        max_tx_bytes: int = 1 << 20,
     ) -> None:
         """`max_block_txs` must be the same on every peer: a number, or the limit for cutting each
         height, None until this peer knows it (then `committed` resumes cutting); `block_time_ms()`
-        only paces this peer's markers, so it may follow governance."""
+        only paces this peer's markers, so it may follow governance. `digest` names `txs` messages
+        (the chain's hash H; any fixed hash keeps JetStream's duplicate check meaningful).
+        `max_tx_bytes` is the size limit `decode` applies: a published transaction above it is
+        decoded (and refused) here exactly as on every other peer."""
         self.settings = settings
+        self._kinds = {settings.tx_subject: TX, settings.txs_subject: TXS, settings.cut_subject: CUT}
+        self._digest = digest
+        self._max_tx_bytes = max_tx_bytes
         self._decode = decode
+        self._own: dict[bytes, T] = {}  # wire bytes this peer published -> the tx it already decoded
         self._max_block_txs = max_block_txs
         self._block_time_ms = block_time_ms
         self._state_dir = state_dir
@@ -254,9 +383,9 @@ class JetStreamOrderer(Generic[T]):
         self._skip_to = committed_height
         limit = self._max_block_txs
         if isinstance(limit, int):
-            self._cutter = Cutter(saved, limit, self._decode)
+            self._cutter = Cutter(saved, limit, self._decode_known)
         else:
-            self._cutter = Cutter(saved, 0, self._decode, limit_at=limit)
+            self._cutter = Cutter(saved, 0, self._decode_known, limit_at=limit)
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout), self._loop)
         future.result(timeout + 5)
@@ -360,19 +489,48 @@ class JetStreamOrderer(Generic[T]):
             raise QueueFull("orderer is not running")
         if self.pending() + len(txs) > self._max_pending:
             raise QueueFull(f"{self.pending()} transactions are already waiting")
+        with self._lock:
+            if len(self._own) > self._max_pending:
+                self._own.clear()  # only a cache: a stale entry costs a decode, never a difference
+            self._own.update((tx.raw, tx) for tx in txs if len(tx.raw) <= self._max_tx_bytes)
         future = asyncio.run_coroutine_threadsafe(self._publish(txs), self._loop)
         try:
             future.result(self.settings.publish_timeout + 5)
         except Exception as exc:
+            self._forget(txs)
             raise QueueFull(f"the ordering stream did not acknowledge: {exc}") from exc
 
+    def _decode_known(self, raw: bytes) -> T:
+        """The cutter's decode (called under the lock): a transaction this peer published comes back as
+        the object admission built from the same bytes, so only other peers' bytes are decoded here."""
+        own = self._own.pop(raw, None)
+        return own if own is not None else self._decode(raw)
+
+    def _forget(self, txs: Sequence[T]) -> None:
+        with self._lock:
+            for tx in txs:
+                self._own.pop(tx.raw, None)
+
     async def _publish(self, txs: Sequence[T]) -> None:
+        """One `txs` message per run of the submission (a lone transaction: one `tx` message)."""
         assert self._js is not None
-        subject = self.settings.tx_subject
-        acks = [
-            await self._js.publish_async(subject, tx.raw, headers={"Nats-Msg-Id": tx.id.hex()}) for tx in txs
-        ]
-        await asyncio.wait_for(asyncio.gather(*acks), self.settings.publish_timeout)
+        s = self.settings
+        acks = []
+        runs = pack([tx.raw for tx in txs], MAX_ENVELOPE_TXS, MAX_ENVELOPE_BYTES)
+        for run in runs:
+            if len(run) == 1:
+                tx = txs[run[0]]
+                acks.append(
+                    await self._js.publish_async(s.tx_subject, tx.raw, headers={"Nats-Msg-Id": tx.id.hex()})
+                )
+                continue
+            payload = encode_envelopes([txs[i].raw for i in run])
+            msg_id = f"txs/{self._digest(payload).hex()}"
+            acks.append(await self._js.publish_async(s.txs_subject, payload, headers={"Nats-Msg-Id": msg_id}))
+        results = await asyncio.wait_for(asyncio.gather(*acks), s.publish_timeout)
+        for run, ack in zip(runs, results, strict=True):
+            if ack.duplicate:  # JetStream dropped it: these bytes will not come back for this submission
+                self._forget([txs[i] for i in run])
 
     def next_batch(self, timeout: float) -> Batch[T] | None:
         """The next cut batch; raises if reading the stream failed (the node then reports unhealthy)."""
@@ -392,7 +550,10 @@ class JetStreamOrderer(Generic[T]):
     def pending(self) -> int:
         with self._lock:
             cutter = self._cutter
-            open_txs = 0 if cutter is None else len(cutter.open_txs) + len(cutter.backlog)
+            open_txs = 0
+            if cutter is not None:
+                waiting = sum(len(w.items) - w.next for w in cutter.backlog if w.items is not None)
+                open_txs = len(cutter.open_txs) + waiting
         return open_txs + sum(len(c.batch.txs) for c in list(self._batches.queue))
 
     # --- position bookkeeping ------------------------------------------------------------
@@ -436,10 +597,10 @@ class JetStreamOrderer(Generic[T]):
             with self._lock:
                 cutter = self._cutter
                 assert cutter is not None
-                is_tx = msg.subject == self.settings.tx_subject
-                if is_tx or msg.subject == self.settings.cut_subject:
+                kind = self._kinds.get(msg.subject)
+                if kind is not None:
                     was_empty = not cutter.open_txs
-                    self._absorb(cutter, was_empty, cutter.feed(is_tx, seq, time_ms, msg.data))
+                    self._absorb(cutter, was_empty, cutter.feed(kind, seq, time_ms, msg.data))
         except BaseException as exc:  # a failure here must be visible: the peer stops ordering
             self.error = exc
             log.exception("reading the ordering stream failed")
