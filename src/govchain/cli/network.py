@@ -139,7 +139,12 @@ def network_down(directory: Path = typer.Argument(..., help="A network directory
 
 
 @network_app.command("peer", hidden=True)
-def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json")) -> None:
+def network_peer(
+    config: Path = typer.Argument(..., help="DIR/<org>/peer.json"),
+    from_peers: bool = typer.Option(
+        False, "--from-peers", help="Fetch missed blocks from the other orgs' peers, not the stream"
+    ),
+) -> None:
     """Run one org's peer in the foreground (what `network up` starts for each org)."""
     import logging
 
@@ -147,13 +152,15 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node.catchup import CatchUp
     from govchain.node.peer import open_peer, stream_settings
 
     settings = json.loads(config.read_text())
     data = (config.parent / settings["data"]).resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]))
-    node, _, _ = open_peer(data, default_registry(), stream)
+    catch_up = CatchUp(tuple(settings.get("peers", [])), force=from_peers)
+    node, _, _ = open_peer(data, default_registry(), stream, catch_up=catch_up)
     node.start()
     logging.getLogger("govchain.peer").info(
         "%s peer at height %d on stream %s", settings["org"], node.height, stream.stream

@@ -249,6 +249,11 @@ class Finality:
         if len(current) >= self.quorum:
             self._mark_final(height)
 
+    def certified(self, height: int) -> None:
+        """A block committed with a verified quorum certificate (catch-up from peers) is final."""
+        with self._lock:
+            self._mark_final(height)
+
     def _mark_final(self, height: int) -> None:
         if height > self.final_height:
             self.final_height = height

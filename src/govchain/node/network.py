@@ -180,6 +180,7 @@ def init_network(
             "port": node.api_port,
             "servers": [node.nats_url] + [o.nats_url for o in others],  # its own first, failover after
             "replicas": replicas,
+            "peers": [o.api_url for o in others],  # to catch up from when the stream cannot help
         }
         (folder / "peer.json").write_text(json.dumps(peer, indent=2) + "\n")
         files = OrgFiles(node.org, folder)

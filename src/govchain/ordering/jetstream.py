@@ -205,14 +205,20 @@ class JetStreamOrderer(Generic[T]):
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self.error: BaseException | None = None
+        self.first_seq = 1  # the oldest message the stream still holds (limits or a purge move it)
+        self.behind = False  # the stream cannot give this peer its next block: catch up from peers
 
     # --- lifecycle ------------------------------------------------------------------
 
-    def start(self, committed_height: int, genesis_time: int, timeout: float = 30.0) -> None:
+    def start(
+        self, committed_height: int, genesis_time: int, timeout: float = 30.0, hold: bool = False
+    ) -> None:
         """Connect, make sure the stream exists, and read it from just after `committed_height`.
 
         The saved position may lag the store; the batches between are cut again (identically)
         and skipped. Without a saved position the stream is read from its first message.
+        If the stream no longer holds that message (limits, purge), or with `hold`, nothing is
+        read: `behind` is set, and `resume` starts reading once blocks came from elsewhere.
         """
         saved = read_position(self._state_dir)
         if saved is None or saved.height > committed_height:
@@ -220,10 +226,26 @@ class JetStreamOrderer(Generic[T]):
         self._skip_to = committed_height
         self._cutter = Cutter(saved, self._max_block_txs, self._decode)
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout, hold), self._loop)
         future.result(timeout + 5)
 
-    async def _connect(self, start_seq: int, timeout: float) -> None:
+    def resume(self, position: Position, timeout: float = 30.0) -> None:
+        """Read the stream from `position` (the last block committed here): after a catch-up."""
+        with self._lock:
+            self._skip_to = position.height
+            self._cutter = Cutter(position, self._max_block_txs, self._decode)
+        write_position(self._state_dir, position)
+        self.run(self._resume(position.next_seq, time.monotonic() + timeout)).result(timeout + 5)
+
+    async def _resume(self, start_seq: int, deadline: float) -> None:
+        assert self._js is not None
+        info = await self._js.stream_info(self.settings.stream)
+        self._caught_up = info.state.last_seq < start_seq
+        self.first_seq = info.state.first_seq
+        self.behind = False
+        await self._subscribe(start_seq, deadline)
+
+    async def _connect(self, start_seq: int, timeout: float, hold: bool = False) -> None:
         s = self.settings
         self._nc = await nats.connect(
             servers=list(s.servers),
@@ -248,11 +270,20 @@ class JetStreamOrderer(Generic[T]):
                 info = await self._js.add_stream(config)
                 # Nothing at or after our start in the stream: there is no order to replay.
                 self._caught_up = info.state.last_seq < start_seq
+                self.first_seq = info.state.first_seq
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"cannot create stream {s.stream}: {exc}") from exc
                 await asyncio.sleep(0.5)
+        if hold or start_seq < self.first_seq:  # the order from start_seq on is gone from the stream
+            self.behind, self._caught_up = True, False
+            return
+        await self._subscribe(start_seq, deadline)
+
+    async def _subscribe(self, start_seq: int, deadline: float) -> None:
+        s = self.settings
+        assert self._js is not None
         while True:
             try:
                 await self._js.subscribe(
@@ -355,14 +386,17 @@ class JetStreamOrderer(Generic[T]):
 
     # --- position bookkeeping ------------------------------------------------------------
 
-    def committed(self, height: int) -> None:
-        """Record that block `height` is durably committed, so a restart resumes after it."""
+    def committed(self, height: int) -> Position | None:
+        """Record that block `height` is durably committed, so a restart resumes after it.
+
+        Returns where the next batch starts in the stream (None for a block not cut here)."""
         with self._lock:
             position = self._emitted.pop(height, None)
             for old in [h for h in self._emitted if h < height]:
                 del self._emitted[old]
         if position is not None:
             write_position(self._state_dir, position)
+        return position
 
     @property
     def height(self) -> int:

@@ -1,0 +1,269 @@
+"""Catch-up from other peers once the ordering stream no longer holds the old order (real nats-server).
+
+Three of four orgs' peers run (3 signers of 4 are a quorum) and serve their APIs over HTTP; the
+stream is then purged, so a fourth peer starting from nothing can get the old blocks only from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
+
+from govchain import codec
+from govchain.api.app import create_app
+from govchain.contracts import default_registry
+from govchain.crypto import get_suite
+from govchain.crypto.keyfile import KeyFile
+from govchain.crypto.x509 import Certificate
+from govchain.ledger.blocks import HeaderSignature, sign_header
+from govchain.ledger.transactions import SignedTx, make_tx
+from govchain.node.catchup import (
+    FORGED_CERTIFICATE,
+    HEADER_MISMATCH,
+    CatchUp,
+    FullBlock,
+    decode_full_block,
+    encode_full_block,
+    positions_of,
+)
+from govchain.node.chain import adopt_genesis
+from govchain.node.consortium import GENESIS_FILE, init_consortium
+from govchain.node.finality import Finality
+from govchain.node.node import Node
+from govchain.node.peer import open_peer, stream_settings
+from govchain.ordering.jetstream import JetStreamOrderer
+from tests.network.conftest import free_port, wait_port
+from tests.network.test_peers import committed, headers, wait_until
+
+ORGS = 4
+
+
+@dataclasses.dataclass
+class Consortium:
+    out: Path
+    tmp: Path
+    url: str
+    peers: list[tuple[Node, JetStreamOrderer[SignedTx], Finality]]
+    apis: list[str]
+
+    def open(self, index: int, catch_up: CatchUp | None = None) -> tuple[Node, Finality]:
+        data = self.tmp / f"peer{index}"
+        if not data.exists():
+            genesis = (self.out / GENESIS_FILE).read_bytes()
+            adopt_genesis(data, genesis, KeyFile.load(self.out / f"org{index}" / "peer-key.json"))
+        node, orderer, finality = open_peer(
+            data, default_registry(), stream_settings(data, (self.url,), 1), catch_up=catch_up
+        )
+        self.peers.append((node, orderer, finality))
+        node.start()
+        return node, finality
+
+    def tx(self, org: int, method: str, args: dict[str, Any]) -> SignedTx:
+        node = self.peers[0][0]
+        keys = KeyFile.load(self.out / f"org{org}" / "admin-key.json").keys
+        expiry = int(time.time() * 1000) + 120_000
+        contract = "membership" if method == "enroll" else "notary"
+        return make_tx(node.suite, keys, node.genesis.chain_id, contract, method, args, expiry)
+
+    def enrol(self, org: int) -> SignedTx:
+        cert = Certificate.load((self.out / f"org{org}" / "admin.pem").read_bytes())
+        return self.tx(org, "enroll", {"cert": cert.der})
+
+    def anchors(self, tag: str, count: int) -> list[SignedTx]:
+        suite = self.peers[0][0].suite
+        return [
+            self.tx(1, "anchor", {"digest": suite.hash(b"%s%d" % (tag.encode(), i))}) for i in range(count)
+        ]
+
+    def submit(self, txs: list[SignedTx]) -> None:
+        """Through the running peers in turn, then wait until every one committed them and they are final."""
+        running = [n for n, _, _ in self.peers]
+        for i, tx in enumerate(txs):
+            assert running[i % len(running)].admit([tx.raw])[0].accepted
+        wait_until(lambda: all(committed(n, txs) for n in running), 30)
+        wait_until(lambda: all(f.final_height == n.height for n, _, f in self.peers), 30)
+
+
+def serve(node: Node) -> tuple[str, uvicorn.Server, threading.Thread]:
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_port(port)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@pytest.fixture
+def consortium(nats_url: str, tmp_path: Path) -> Iterator[Consortium]:
+    """Peers of org1..org3 with their APIs, some blocks final, then the whole stream purged."""
+    out = tmp_path / "cons"
+    init_consortium(out, ORGS, "intl", all_peers_sign=True)
+    cons = Consortium(out, tmp_path, nats_url, [], [])
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    try:
+        for index in (1, 2, 3):
+            node, _ = cons.open(index)
+            url, server, thread = serve(node)
+            cons.apis.append(url)
+            servers.append((server, thread))
+        cons.submit([cons.enrol(i) for i in (1, 2, 3, 4)])
+        for k in range(3):  # several blocks
+            cons.submit(cons.anchors(f"a{k}", 5))
+        asyncio.run(_purge(nats_url, cons.peers[0][1].settings.stream))
+        yield cons
+    finally:
+        for server, thread in servers:
+            server.should_exit = True
+            thread.join(timeout=10)
+        for node, _, _ in cons.peers:
+            node.stop()
+
+
+async def _purge(url: str, stream: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    await nc.jetstream().purge_stream(stream)
+    await nc.close()
+
+
+def state_root(node: Node) -> bytes:
+    return node.head.header.state_root
+
+
+@pytest.mark.slow
+def test_a_new_peer_catches_up_from_peers_after_the_stream_was_purged(consortium: Consortium) -> None:
+    first = consortium.peers[0][0]
+    with pytest.raises(Exception, match="stream_gap"):  # without peers to ask it cannot start
+        consortium.open(4)
+    catch_up = CatchUp(consortium.apis)
+    node, finality = consortium.open(4, catch_up)
+    assert catch_up.done.wait(60)
+    assert catch_up.error is None and catch_up.refusals == []
+    assert catch_up.fetched == first.height >= 4
+    assert headers(node) == headers(first) and state_root(node) == state_root(first)
+    assert finality.final_height == node.height  # every fetched block came with its quorum certificate
+    assert node.query("notary", "lookup", {"digest": first.suite.hash(b"a10")})
+
+    # it reads the stream again from where the next batch starts, and follows new blocks
+    later = consortium.anchors("later", 6)
+    assert node.admit([later[0].raw])[0].accepted  # submitted through the caught-up peer too
+    consortium.submit(later[1:])
+    wait_until(lambda: committed(node, later) and node.height == first.height, 30)
+    assert headers(node) == headers(first) and state_root(node) == state_root(first)
+    wait_until(lambda: finality.final_height == node.height, 30)
+    assert finality.diverged is None
+
+
+class _Tamperer(BaseHTTPRequestHandler):
+    """A peer that serves other peers' blocks altered: forged certificates, swapped transactions."""
+
+    upstream = ""
+    release = threading.Event()
+    forge_at = 1
+    swap_at = 2
+
+    def do_GET(self) -> None:
+        self.release.wait(30)
+        reply = httpx.get(self.upstream + self.path, timeout=10)
+        body = reply.content
+        if reply.status_code == 200:
+            block = decode_full_block(body)
+            height = int(self.path.split("/")[3])
+            if height == self.forge_at:  # signatures by keys that are not the chain's signers
+                outsider = KeyFile.load(Path(self.server.out) / "org1" / "admin-key.json").keys  # type: ignore[attr-defined]
+                forged = sign_header(get_suite("intl"), outsider.private, outsider.public, block.header)
+                junk = [HeaderSignature(s.signer, b"\x01" * 64) for s in block.signatures]
+                block = dataclasses.replace(block, signatures=[forged, *junk])
+            elif height == self.swap_at:  # the same certificate, other transactions
+                block = dataclasses.replace(block, txs=list(reversed(block.txs)))
+            block = dataclasses.replace(block, next_seq=(block.next_seq or 0) + 7)  # a wrong position
+            body = encode_full_block(block)
+        self.send_response(reply.status_code)
+        self.send_header("content-type", reply.headers.get("content-type", "application/cbor"))
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_tampered_blocks_and_forged_certificates_are_refused(
+    consortium: Consortium, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = consortium.peers[0][0]
+    _Tamperer.upstream = consortium.apis[0]
+    _Tamperer.release = threading.Event()
+    evil = ThreadingHTTPServer(("127.0.0.1", free_port()), _Tamperer)
+    evil.out = str(consortium.out)  # type: ignore[attr-defined]
+    thread = threading.Thread(target=evil.serve_forever, daemon=True)
+    thread.start()
+    evil_url = f"http://127.0.0.1:{evil.server_address[1]}"
+    caplog.set_level(logging.INFO, logger="govchain.catchup")
+    try:
+        catch_up = CatchUp([evil_url, *consortium.apis])
+        node, finality = consortium.open(4, catch_up)
+        with TestClient(create_app(node)) as client:  # the tampering peer holds its answer back a moment
+            status = client.get("/v1/status").json()
+            assert status["catching_up"] is True and status["height"] == 0
+            _Tamperer.release.set()
+            assert catch_up.done.wait(60)
+            assert catch_up.error is None
+            assert client.get("/v1/status").json()["height"] == first.height
+        found = {(r.peer, r.height, r.reason) for r in catch_up.refusals}
+        assert (evil_url, 1, FORGED_CERTIFICATE) in found
+        assert (evil_url, 2, HEADER_MISMATCH) in found
+        assert all(r.peer == evil_url for r in catch_up.refusals)
+        text = caplog.text
+        assert f"refused block 1 from {evil_url}: {FORGED_CERTIFICATE}" in text
+        assert f"refused block 2 from {evil_url}: {HEADER_MISMATCH}" in text
+        assert headers(node) == headers(first) and state_root(node) == state_root(first)
+        position = catch_up.position  # the honest peers' position, not the tampered one
+        assert position is not None and position == positions_of(first).get(position.height)
+        later = consortium.anchors("after", 4)
+        consortium.submit(later)
+        wait_until(lambda: committed(node, later) and node.height == first.height, 30)
+        assert headers(node) == headers(first)
+        wait_until(lambda: finality.final_height == node.height, 30)
+    finally:
+        evil.shutdown()
+        evil.server_close()
+        thread.join(timeout=10)
+
+
+@given(
+    header=st.binary(max_size=64),
+    sigs=st.lists(
+        st.tuples(st.binary(min_size=65, max_size=65), st.binary(min_size=64, max_size=64)), max_size=4
+    ),
+    txs=st.lists(st.binary(max_size=40), max_size=5),
+    next_seq=st.none() | st.integers(min_value=1, max_value=2**63),
+)
+def test_full_block_wire_form_round_trips(
+    header: bytes, sigs: list[tuple[bytes, bytes]], txs: list[bytes], next_seq: int | None
+) -> None:
+    block = FullBlock(header, [HeaderSignature(k, s) for k, s in sigs], txs, next_seq)
+    data = encode_full_block(block)
+    assert decode_full_block(data) == block
+    value = codec.decode(data)
+    for broken in ({**value, "extra": 1}, {**value, "v": 2}, {**value, "next_seq": 0}, {**value, "txs": [1]}):
+        with pytest.raises(ValueError):
+            decode_full_block(codec.encode(broken))
