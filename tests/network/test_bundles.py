@@ -8,6 +8,7 @@ as docs/deployment.md says), and each org's nats-server and peer are started wit
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
 import shutil
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -28,10 +30,10 @@ from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
 from govchain.ledger.transactions import make_tx
 from govchain.node import network as net
-from govchain.node.chain import GENESIS_FILE
+from govchain.node.chain import GENESIS_FILE, NODE_KEY_FILE
 from govchain.sdk.client import Client
 from govchain.verify.receipt import verify_receipt
-from tests.network.test_network import free_bases, post
+from tests.network.test_network import free_bases, post, same_blocks, wait_same_head
 
 ORGS = 4
 OFFLINE_KEYS = ("ca-key.json", "tls/ca-key.pem")  # stay with whoever runs the CAs, never on a server
@@ -47,8 +49,46 @@ def unit(path: Path) -> tuple[Path, list[str]]:
     return Path(fields["WorkingDirectory"]), shlex.split(fields["ExecStart"])
 
 
+@dataclass
+class Hosts:
+    """Every org's folder at `install/<org>`, and the processes its units would run."""
+
+    install: Path
+    network: net.Network
+    logs: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def start(self, org: str, kind: str) -> None:
+        """What `systemctl start govchain-<kind>-<org>` runs: its ExecStart, in its WorkingDirectory."""
+        cwd, command = unit(self.install / org / "systemd" / f"govchain-{kind}-{org}.service")
+        assert cwd == self.install / org
+        with (self.logs / f"{org}-{kind}.log").open("ab") as sink:
+            self.procs[f"{org}-{kind}"] = subprocess.Popen(
+                command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def stop(self, name: str) -> None:
+        proc = self.procs.pop(name)
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)  # by its own pid, as systemctl stop would
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(ready(node) for node in self.network.orgs):
+            dead = [name for name, p in self.procs.items() if p.poll() is not None]
+            tails = [f.read_text()[-500:] for f in self.logs.iterdir()]
+            assert not dead, f"exited: {dead}; logs: {tails}"
+            assert time.monotonic() < deadline, "the peers did not come up"
+            time.sleep(0.2)
+
+
 @pytest.fixture
-def hosts(tmp_path: Path) -> Iterator[tuple[Path, net.Network]]:
+def hosts(tmp_path: Path) -> Iterator[Hosts]:
     """Each org's bundle copied to `<install>/<org>`, and its nats-server and peer running from there."""
     if net.find_nats_server() != "/usr/sbin/nats-server":
         pytest.fail("the units run /usr/sbin/nats-server: install it with sudo apt-get install nats-server")
@@ -61,43 +101,22 @@ def hosts(tmp_path: Path) -> Iterator[tuple[Path, net.Network]]:
         args += ["--host", f"org{i}=127.0.0.1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    network = net.Network.load(out)
-    procs: list[subprocess.Popen[bytes]] = []
-    logs = tmp_path / "logs"
-    logs.mkdir()
+    running = Hosts(install, net.Network.load(out), tmp_path / "logs")
+    running.logs.mkdir()
     try:
-        for node in network.orgs:
+        for node in running.network.orgs:
             home = install / node.org
-            shutil.copytree(network.folder(node.org), home)  # only that org's own folder
+            shutil.copytree(running.network.folder(node.org), home)  # only that org's own folder
             for name in OFFLINE_KEYS:
                 (home / name).unlink()
-        for kind in ("nats", "peer"):  # what `systemctl start` would run, servers first
-            for node in network.orgs:
-                cwd, command = unit(install / node.org / "systemd" / f"govchain-{kind}-{node.org}.service")
-                assert cwd == install / node.org
-                sink = (logs / f"{node.org}-{kind}.log").open("ab")
-                procs.append(
-                    subprocess.Popen(
-                        command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-                    )
-                )
-                sink.close()
-        deadline = time.monotonic() + 90
-        while not all(ready(node) for node in network.orgs):
-            dead = [p.args for p in procs if p.poll() is not None]
-            assert not dead, f"exited: {dead}; logs: {[f.read_text()[-500:] for f in logs.iterdir()]}"
-            assert time.monotonic() < deadline, "the peers did not come up"
-            time.sleep(0.2)
-        yield install, network
+        for kind in ("nats", "peer"):  # servers first
+            for node in running.network.orgs:
+                running.start(node.org, kind)
+        running.wait_ready()
+        yield running
     finally:
-        for proc in reversed(procs):  # peers first, then the servers: each by its own pid
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+        for name in reversed(list(running.procs)):  # peers first, then the servers
+            running.stop(name)
 
 
 def ready(node: net.OrgNode) -> bool:
@@ -108,8 +127,8 @@ def ready(node: net.OrgNode) -> bool:
 
 
 @pytest.mark.slow
-def test_bundles_run_as_their_systemd_units_would(hosts: tuple[Path, net.Network]) -> None:
-    install, network = hosts
+def test_bundles_run_as_their_systemd_units_would(hosts: Hosts) -> None:
+    install, network = hosts.install, hosts.network
     org2, org4 = network.orgs[1], network.orgs[3]
     for name in OFFLINE_KEYS:
         assert not (install / "org2" / name).exists()
@@ -147,3 +166,36 @@ def test_bundles_run_as_their_systemd_units_would(hosts: tuple[Path, net.Network
     assert verdict.ok, verdict.message
     rows = net.status(network)
     assert all(r["healthy"] and not r["diverged"] for r in rows)
+
+    # org4 loses its peer data and the stream is purged (limits would do the same): restarted by its unit,
+    # its peer fetches every block from the other orgs' peers (peer.json "peers"), then follows the stream
+    hosts.stop("org4-peer")
+    for path in (install / "org4" / "node").iterdir():
+        if path.name not in {GENESIS_FILE, NODE_KEY_FILE}:
+            path.unlink()
+    more = [
+        make_tx(
+            suite, keys, chain["chain_id"], "notary", "anchor", {"digest": suite.hash(b"m%d" % i)}, expiry
+        )
+        for i in range(6)
+    ]
+    assert {r["code"] for r in post(org2, more)} == {"ok"}
+    asyncio.run(purge(network.orgs[0].nats_url, f"GOVCHAIN_{genesis_hash.hex()[:16]}"))
+    hosts.start("org4", "peer")
+    hosts.wait_ready()
+    rows = wait_same_head(network, timeout=60)
+    assert rows[3]["height"] >= 3 and all(r["healthy"] for r in rows)
+    log = (hosts.logs / "org4-peer.log").read_text()
+    assert "caught up from peers" in log
+    last = make_tx(suite, keys, chain["chain_id"], "notary", "anchor", {"digest": suite.hash(b"z")}, expiry)
+    assert [r["code"] for r in post(org4, [last])] == ["ok"]  # through the caught-up peer
+    wait_same_head(network, timeout=60)
+    same_blocks(network, rows[0]["height"] + 1)
+
+
+async def purge(url: str, stream: str) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    await nc.jetstream().purge_stream(stream)
+    await nc.close()
