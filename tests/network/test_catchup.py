@@ -7,6 +7,7 @@ stream is then purged, so a fourth peer starting from nothing can get the old bl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import threading
@@ -34,6 +35,7 @@ from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.node.catchup import (
     FORGED_CERTIFICATE,
     HEADER_MISMATCH,
+    POSITION_UNKNOWN,
     CatchUp,
     FullBlock,
     decode_full_block,
@@ -172,28 +174,33 @@ def test_a_new_peer_catches_up_from_peers_after_the_stream_was_purged(consortium
 
 
 class _Tamperer(BaseHTTPRequestHandler):
-    """A peer that serves other peers' blocks altered: forged certificates, swapped transactions."""
+    """A peer that serves other peers' blocks altered: forged certificates, swapped transactions,
+    a wrong stream position. Set up by `tampering`."""
 
     upstream = ""
+    out = Path()
     release = threading.Event()
-    forge_at = 1
-    swap_at = 2
+    forge_at = 0
+    swap_at = 0
+    shift = 0
+    tip = 1 << 62
 
     def do_GET(self) -> None:
         self.release.wait(30)
-        reply = httpx.get(self.upstream + self.path, timeout=10)
+        height = int(self.path.split("/")[3])
+        path = self.path if height <= self.tip else "/v1/blocks/999999999/full"  # claims no later block
+        reply = httpx.get(self.upstream + path, timeout=10)
         body = reply.content
         if reply.status_code == 200:
             block = decode_full_block(body)
-            height = int(self.path.split("/")[3])
             if height == self.forge_at:  # signatures by keys that are not the chain's signers
-                outsider = KeyFile.load(Path(self.server.out) / "org1" / "admin-key.json").keys  # type: ignore[attr-defined]
+                outsider = KeyFile.load(self.out / "org1" / "admin-key.json").keys
                 forged = sign_header(get_suite("intl"), outsider.private, outsider.public, block.header)
                 junk = [HeaderSignature(s.signer, b"\x01" * 64) for s in block.signatures]
                 block = dataclasses.replace(block, signatures=[forged, *junk])
             elif height == self.swap_at:  # the same certificate, other transactions
                 block = dataclasses.replace(block, txs=list(reversed(block.txs)))
-            block = dataclasses.replace(block, next_seq=(block.next_seq or 0) + 7)  # a wrong position
+            block = dataclasses.replace(block, next_seq=(block.next_seq or 0) + self.shift)
             body = encode_full_block(block)
         self.send_response(reply.status_code)
         self.send_header("content-type", reply.headers.get("content-type", "application/cbor"))
@@ -205,48 +212,99 @@ class _Tamperer(BaseHTTPRequestHandler):
         pass
 
 
+@contextlib.contextmanager
+def tampering(upstream: str, out: Path, **lies: Any) -> Iterator[tuple[str, threading.Event]]:
+    """A tampering peer over `upstream` (forge_at, swap_at: heights; shift: added to next_seq;
+    tip: the last height it admits to having)."""
+    release = threading.Event()
+    handler = type("Tampering", (_Tamperer,), {"upstream": upstream, "out": out, "release": release, **lies})
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", release
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
 @pytest.mark.slow
 def test_tampered_blocks_and_forged_certificates_are_refused(
     consortium: Consortium, caplog: pytest.LogCaptureFixture
 ) -> None:
     first = consortium.peers[0][0]
-    _Tamperer.upstream = consortium.apis[0]
-    _Tamperer.release = threading.Event()
-    evil = ThreadingHTTPServer(("127.0.0.1", free_port()), _Tamperer)
-    evil.out = str(consortium.out)  # type: ignore[attr-defined]
-    thread = threading.Thread(target=evil.serve_forever, daemon=True)
-    thread.start()
-    evil_url = f"http://127.0.0.1:{evil.server_address[1]}"
     caplog.set_level(logging.INFO, logger="govchain.catchup")
-    try:
+    with tampering(consortium.apis[0], consortium.out, forge_at=1, swap_at=2, shift=7) as (evil_url, release):
         catch_up = CatchUp([evil_url, *consortium.apis])
         node, finality = consortium.open(4, catch_up)
+        # the API stays open as long as the node runs (it listens for commits)
         with TestClient(create_app(node)) as client:  # the tampering peer holds its answer back a moment
             status = client.get("/v1/status").json()
             assert status["catching_up"] is True and status["height"] == 0
-            _Tamperer.release.set()
+            release.set()
             assert catch_up.done.wait(60)
             assert catch_up.error is None
             assert client.get("/v1/status").json()["height"] == first.height
-        found = {(r.peer, r.height, r.reason) for r in catch_up.refusals}
-        assert (evil_url, 1, FORGED_CERTIFICATE) in found
-        assert (evil_url, 2, HEADER_MISMATCH) in found
-        assert all(r.peer == evil_url for r in catch_up.refusals)
-        text = caplog.text
-        assert f"refused block 1 from {evil_url}: {FORGED_CERTIFICATE}" in text
-        assert f"refused block 2 from {evil_url}: {HEADER_MISMATCH}" in text
-        assert headers(node) == headers(first) and state_root(node) == state_root(first)
-        position = catch_up.position  # the honest peers' position, not the tampered one
-        assert position is not None and position == positions_of(first).get(position.height)
-        later = consortium.anchors("after", 4)
-        consortium.submit(later)
-        wait_until(lambda: committed(node, later) and node.height == first.height, 30)
-        assert headers(node) == headers(first)
-        wait_until(lambda: finality.final_height == node.height, 30)
-    finally:
-        evil.shutdown()
-        evil.server_close()
-        thread.join(timeout=10)
+            found = {(r.peer, r.height, r.reason) for r in catch_up.refusals}
+            assert (evil_url, 1, FORGED_CERTIFICATE) in found
+            assert (evil_url, 2, HEADER_MISMATCH) in found
+            assert all(r.peer == evil_url for r in catch_up.refusals)
+            text = caplog.text
+            assert f"refused block 1 from {evil_url}: {FORGED_CERTIFICATE}" in text
+            assert f"refused block 2 from {evil_url}: {HEADER_MISMATCH}" in text
+            assert headers(node) == headers(first) and state_root(node) == state_root(first)
+            position = catch_up.position  # the honest peers' position, not the tampered one
+            assert position is not None and position == positions_of(first).get(position.height)
+            later = consortium.anchors("after", 4)
+            consortium.submit(later)
+            wait_until(lambda: committed(node, later) and node.height == first.height, 30)
+            assert headers(node) == headers(first)
+            wait_until(lambda: finality.final_height == node.height, 30)
+
+
+@pytest.mark.slow
+def test_peers_disagreeing_on_the_stream_position_stop_the_catch_up(consortium: Consortium) -> None:
+    """With 4 signers, 2 reports make a position; two liars against the honest peers: no single one."""
+    upstream, out = consortium.apis[0], consortium.out
+    with tampering(upstream, out, shift=3) as (liar1, go1), tampering(upstream, out, shift=3) as (liar2, go2):
+        go1.set()
+        go2.set()
+        catch_up = CatchUp([*consortium.apis, liar1, liar2])
+        node, _ = consortium.open(4, catch_up)
+        assert catch_up.done.wait(60)
+    assert catch_up.error is not None and catch_up.error.reason == POSITION_UNKNOWN
+    assert node.error is catch_up.error  # status: healthy false; no block is produced
+    assert node.height == consortium.peers[0][0].height  # the verified blocks are kept
+    assert catch_up.position is None
+
+
+@pytest.mark.slow
+def test_a_wrong_agreed_position_is_reported_as_divergence(
+    consortium: Consortium, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Enough colluding peers can make a peer read the stream from a wrong place; it then computes
+    headers no quorum signs, and says so instead of finalising them."""
+    first = consortium.peers[0][0]
+    tip = first.height
+    consortium.submit(consortium.anchors("d", 3))  # in the stream after the purge, in one block
+    upstream, out = consortium.apis[0], consortium.out
+    lies = {"shift": 2, "tip": tip}  # they hide the last block, and place the next one 2 messages late
+    with tampering(upstream, out, **lies) as (liar1, go1), tampering(upstream, out, **lies) as (liar2, go2):
+        go1.set()
+        go2.set()
+        catch_up = CatchUp([liar1, liar2])
+        node, finality = consortium.open(4, catch_up)
+        assert catch_up.done.wait(60)
+    assert catch_up.error is None and catch_up.position is not None
+    honest = positions_of(first).get(tip)
+    assert honest is not None and catch_up.position.next_seq == honest.next_seq + 2
+    wait_until(lambda: finality.diverged is not None, 30)
+    assert finality.diverged is not None and finality.diverged.height == tip + 1
+    assert node.store.block(tip + 1) != first.store.block(tip + 1)
+    assert finality.final_height == tip  # what it computed from the wrong place never becomes final
+    assert "DIVERGED" in caplog.text
 
 
 @given(
