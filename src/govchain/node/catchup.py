@@ -60,6 +60,7 @@ HEADER_MISMATCH = "header_mismatch"
 BAD_BLOCK = "bad_block"
 PEER_UNREACHABLE = "peer_unreachable"
 # reasons catch-up as a whole stops
+NO_PEERS = "no_peers"
 POSITION_UNKNOWN = "position_unknown"
 STREAM_GAP = "stream_gap"
 
@@ -224,7 +225,7 @@ class CatchUp:
     def run(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> Position:
         """Fetch, verify and apply blocks until no peer has a next one; then resume the stream."""
         if not self.peers:
-            raise CatchUpFailed(PEER_UNREACHABLE, "no peers are configured to catch up from")
+            raise CatchUpFailed(NO_PEERS, 'no peers to catch up from (peer.json "peers")')
         log.info(
             "catching up from %d peers at height %d (the stream starts at sequence %d)",
             len(self.peers),
