@@ -112,8 +112,9 @@ def serve(node: Node) -> tuple[str, uvicorn.Server, threading.Thread]:
 
 
 @pytest.fixture
-def consortium(nats_url: str, tmp_path: Path) -> Iterator[Consortium]:
-    """Peers of org1..org3 with their APIs, some blocks final, then the whole stream purged."""
+def consortium(request: pytest.FixtureRequest, nats_url: str, tmp_path: Path) -> Iterator[Consortium]:
+    """Peers of org1..org3 with their APIs, some blocks final, then the whole stream purged
+    (unless the test passes False as the fixture's parameter)."""
     out = tmp_path / "cons"
     init_consortium(out, ORGS, "intl", all_peers_sign=True)
     cons = Consortium(out, tmp_path, nats_url, [], [])
@@ -127,7 +128,8 @@ def consortium(nats_url: str, tmp_path: Path) -> Iterator[Consortium]:
         cons.submit([cons.enrol(i) for i in (1, 2, 3, 4)])
         for k in range(3):  # several blocks
             cons.submit(cons.anchors(f"a{k}", 5))
-        asyncio.run(_purge(nats_url, cons.peers[0][1].settings.stream))
+        if getattr(request, "param", True):
+            asyncio.run(_purge(nats_url, cons.peers[0][1].settings.stream))
         yield cons
     finally:
         for server, thread in servers:
@@ -171,6 +173,21 @@ def test_a_new_peer_catches_up_from_peers_after_the_stream_was_purged(consortium
     assert headers(node) == headers(first) and state_root(node) == state_root(first)
     wait_until(lambda: finality.final_height == node.height, 30)
     assert finality.diverged is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("consortium", [False], indirect=True)
+def test_a_peer_may_be_told_to_catch_up_from_peers(consortium: Consortium) -> None:
+    """`--from-peers`: the stream still holds everything, but the blocks come from the peers."""
+    first = consortium.peers[0][0]
+    catch_up = CatchUp(consortium.apis, force=True)
+    node, _ = consortium.open(4, catch_up)
+    assert catch_up.done.wait(60) and catch_up.error is None
+    assert catch_up.fetched == first.height and headers(node) == headers(first)
+    assert catch_up.position == positions_of(first).get(first.height)
+    later = consortium.anchors("forced", 3)
+    consortium.submit(later)
+    assert headers(node) == headers(first) and state_root(node) == state_root(first)
 
 
 class _Tamperer(BaseHTTPRequestHandler):
