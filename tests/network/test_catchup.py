@@ -30,11 +30,12 @@ from govchain.contracts import default_registry
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
-from govchain.ledger.blocks import HeaderSignature, sign_header
+from govchain.ledger.blocks import HeaderSignature, count_valid_signatures, sign_header
 from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.node.catchup import (
     FORGED_CERTIFICATE,
     HEADER_MISMATCH,
+    PEER_UNREACHABLE,
     POSITION_UNKNOWN,
     CatchUp,
     FullBlock,
@@ -156,10 +157,13 @@ def test_a_new_peer_catches_up_from_peers_after_the_stream_was_purged(consortium
     first = consortium.peers[0][0]
     with pytest.raises(Exception, match="stream_gap"):  # without peers to ask it cannot start
         consortium.open(4)
-    catch_up = CatchUp(consortium.apis)
+    gone = f"http://127.0.0.1:{free_port()}"  # an org whose peer is down
+    catch_up = CatchUp([gone, *consortium.apis])
     node, finality = consortium.open(4, catch_up)
     assert catch_up.done.wait(60)
-    assert catch_up.error is None and catch_up.refusals == []
+    assert catch_up.error is None
+    # asked first once, then last: for the first block, and when no one else has a next one
+    assert [(r.peer, r.reason) for r in catch_up.refusals] == [(gone, PEER_UNREACHABLE)] * 2
     assert catch_up.fetched == first.height >= 4
     assert headers(node) == headers(first) and state_root(node) == state_root(first)
     assert finality.final_height == node.height  # every fetched block came with its quorum certificate
@@ -199,6 +203,7 @@ class _Tamperer(BaseHTTPRequestHandler):
     release = threading.Event()
     forge_at = 0
     swap_at = 0
+    pad_at = 0
     shift = 0
     tip = 1 << 62
 
@@ -217,6 +222,9 @@ class _Tamperer(BaseHTTPRequestHandler):
                 block = dataclasses.replace(block, signatures=[forged, *junk])
             elif height == self.swap_at:  # the same certificate, other transactions
                 block = dataclasses.replace(block, txs=list(reversed(block.txs)))
+            elif height == self.pad_at:  # a valid certificate, with junk in front under a signer's key
+                junk = HeaderSignature(block.signatures[0].signer, b"\x02" * 64)
+                block = dataclasses.replace(block, signatures=[junk, *block.signatures])
             block = dataclasses.replace(block, next_seq=(block.next_seq or 0) + self.shift)
             body = encode_full_block(block)
         self.send_response(reply.status_code)
@@ -231,7 +239,7 @@ class _Tamperer(BaseHTTPRequestHandler):
 
 @contextlib.contextmanager
 def tampering(upstream: str, out: Path, **lies: Any) -> Iterator[tuple[str, threading.Event]]:
-    """A tampering peer over `upstream` (forge_at, swap_at: heights; shift: added to next_seq;
+    """A tampering peer over `upstream` (forge_at, swap_at, pad_at: heights; shift: added to next_seq;
     tip: the last height it admits to having)."""
     release = threading.Event()
     handler = type("Tampering", (_Tamperer,), {"upstream": upstream, "out": out, "release": release, **lies})
@@ -253,7 +261,8 @@ def test_tampered_blocks_and_forged_certificates_are_refused(
 ) -> None:
     first = consortium.peers[0][0]
     caplog.set_level(logging.INFO, logger="govchain.catchup")
-    with tampering(consortium.apis[0], consortium.out, forge_at=1, swap_at=2, shift=7) as (evil_url, release):
+    lies = {"forge_at": 1, "swap_at": 2, "pad_at": 3, "shift": 7}
+    with tampering(consortium.apis[0], consortium.out, **lies) as (evil_url, release):
         catch_up = CatchUp([evil_url, *consortium.apis])
         node, finality = consortium.open(4, catch_up)
         # the API stays open as long as the node runs (it listens for commits)
@@ -268,6 +277,11 @@ def test_tampered_blocks_and_forged_certificates_are_refused(
             assert (evil_url, 1, FORGED_CERTIFICATE) in found
             assert (evil_url, 2, HEADER_MISMATCH) in found
             assert all(r.peer == evil_url for r in catch_up.refusals)
+            assert not any(r.height == 3 for r in catch_up.refusals)  # a quorum is there: taken from it
+            padded = node.store.block(3)
+            assert padded is not None
+            kept = [HeaderSignature.from_value(v) for v in codec.decode(padded.signatures)]
+            assert count_valid_signatures(node.suite, padded.header, kept, node.genesis.signers) == len(kept)
             text = caplog.text
             assert f"refused block 1 from {evil_url}: {FORGED_CERTIFICATE}" in text
             assert f"refused block 2 from {evil_url}: {HEADER_MISMATCH}" in text

@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx
 
 from govchain import codec
-from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures
+from govchain.ledger.blocks import Header, HeaderSignature, valid_signatures
 from govchain.ledger.transactions import SignedTx, decode_tx
 from govchain.node.finality import Finality
 from govchain.node.node import HeaderMismatch, Node
@@ -71,6 +71,7 @@ class PositionLog:
     def __init__(self, data_dir: Path) -> None:
         self._conn = sqlite3.connect(data_dir / POSITIONS_FILE, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")  # no fsync per block: other peers vouch too
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS positions "
@@ -114,7 +115,8 @@ def full_block(node: Node, height: int) -> bytes | None:
         return None
     header = Header.decode(stored.header)
     txs = node.store.txs_in_range(header.log_size - header.tx_count, header.log_size)
-    position = positions_of(node).get(height)
+    recorded = (node.files.data_dir / POSITIONS_FILE).exists()  # only peers record positions
+    position = positions_of(node).get(height) if recorded else None
     signatures = [HeaderSignature.from_value(s) for s in codec.decode(stored.signatures)]
     next_seq = None if position is None else position.next_seq
     return encode_full_block(FullBlock(stored.header, signatures, [t.envelope for t in txs], next_seq))
@@ -269,7 +271,7 @@ class CatchUp:
     def _fetch_next(self, http: httpx.Client, node: Node) -> bool:
         """Apply block height+1 from the first peer that serves a valid one; False if none has it."""
         height = node.height + 1
-        for peer in self.peers:
+        for peer in list(self.peers):
             try:
                 block = self._get(http, peer, height)
                 if block is None:
@@ -285,6 +287,8 @@ class CatchUp:
                     exc.reason,
                     exc.message,
                 )
+                if exc.reason == PEER_UNREACHABLE:  # ask it last from now on, not first for every block
+                    self.peers = [p for p in self.peers if p != peer] + [peer]
         return False
 
     def _get(self, http: httpx.Client, peer: str, height: int) -> FullBlock | None:
@@ -340,11 +344,12 @@ def apply_served(node: Node, height: int, block: FullBlock) -> None:
     suite, genesis = node.suite, node.genesis
     if header.height != height or header.chain != genesis.chain_id:
         raise Refused(BAD_BLOCK, f"header is for height {header.height} of chain {header.chain!r}")
-    valid = count_valid_signatures(suite, block.header, block.signatures, genesis.signers)
-    if valid < genesis.quorum():
+    certificate = valid_signatures(suite, block.header, block.signatures, genesis.signers)
+    if len(certificate) < genesis.quorum():
         raise Refused(
             FORGED_CERTIFICATE,
-            f"{valid} valid signatures of the chain's signers over this header; {genesis.quorum()} needed",
+            f"{len(certificate)} valid signatures of the chain's signers over this header; "
+            f"{genesis.quorum()} needed",
         )
     if header.prev != node.head.header.hash(suite):
         raise Refused(BAD_BLOCK, "the certified header does not follow this peer's last block")
@@ -355,7 +360,7 @@ def apply_served(node: Node, height: int, block: FullBlock) -> None:
     except Exception as exc:
         raise Refused(BAD_BLOCK, f"a transaction does not decode: {exc}") from None
     try:
-        node.apply_certified(Batch(header.time, txs), block.header, block.signatures)
+        node.apply_certified(Batch(header.time, txs), block.header, certificate)  # only valid ones kept
     except HeaderMismatch as exc:
         computed = Header.decode(exc.computed)
         differs = [k for k, v in header.to_value().items() if computed.to_value()[k] != v]
