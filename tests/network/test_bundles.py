@@ -189,8 +189,9 @@ def test_bundles_run_as_their_systemd_units_would(hosts: Hosts) -> None:
     assert "caught up from peers" in log
     last = make_tx(suite, keys, chain["chain_id"], "notary", "anchor", {"digest": suite.hash(b"z")}, expiry)
     assert [r["code"] for r in post(org4, [last])] == ["ok"]  # through the caught-up peer
-    wait_same_head(network, timeout=60)
-    same_blocks(network, rows[0]["height"] + 1)
+    rows = wait_same_head(network, timeout=60)
+    assert all(r["healthy"] and r["catching_up"] is False for r in rows)
+    same_blocks(network, rows[0]["height"])
 
 
 async def purge(url: str, stream: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -126,9 +127,15 @@ def network_status(
             "-" if r["pending"] is None else str(r["pending"]),
             (r["latest_hash"] or "-")[:12],
             "up" if r["nats_up"] else "down",
-            "DIVERGED" if r["diverged"] else ("yes" if r["healthy"] else "no"),
+            "DIVERGED" if r["diverged"] else _health(r),
         )
     console.print(table)
+
+
+def _health(row: dict[str, Any]) -> str:
+    if not row["healthy"]:
+        return "no"
+    return "catching up" if row["catching_up"] else "yes"
 
 
 @network_app.command("down")

@@ -426,6 +426,7 @@ def status(network: Network) -> list[dict[str, Any]]:
             "healthy": False,
             "final_height": None,
             "diverged": None,
+            "catching_up": None,
         }
         try:
             info = httpx.get(f"{node.api_url}/v1/status", timeout=2.0).json()
@@ -434,6 +435,7 @@ def status(network: Network) -> list[dict[str, Any]]:
                 latest_hash=info["latest_hash"],
                 pending=info["pending"],
                 healthy=bool(info["healthy"]),
+                catching_up=bool(info.get("catching_up")),
             )
             metrics = _metrics(httpx.get(f"{node.api_url}/metrics", timeout=2.0).text)
             row.update(
