@@ -61,6 +61,7 @@ BAD_BLOCK = "bad_block"
 PEER_UNREACHABLE = "peer_unreachable"
 # reasons catch-up as a whole stops
 NO_PEERS = "no_peers"
+CATCH_UP_ERROR = "catch_up_error"  # anything unexpected (a bug, the stream unreachable)
 POSITION_UNKNOWN = "position_unknown"
 STREAM_GAP = "stream_gap"
 
@@ -218,7 +219,7 @@ class CatchUp:
             node.error = exc  # visible in /v1/status (healthy false), and no block is produced
             log.error("catch-up from peers stopped: %s", exc)
         except Exception as exc:
-            self.error = CatchUpFailed("failed", repr(exc))
+            self.error = CatchUpFailed(CATCH_UP_ERROR, repr(exc))
             node.error = exc
             log.exception("catch-up from peers failed")
         finally:
@@ -239,16 +240,15 @@ class CatchUp:
                 start = node.height
                 last = self._fetch_all(http, node, finality)
                 position = self._agreed_position(http, node, last)
-                if position.next_seq >= orderer.first_seq:
+                positions_of(node).record(position)
+                if position.next_seq >= orderer.first_seq and orderer.resume(position):
                     break
-                if node.height == start:
+                if node.height == start:  # the stream lost more meanwhile, and no peer has more
                     raise CatchUpFailed(
                         STREAM_GAP,
                         f"the stream starts at sequence {orderer.first_seq}, after where block {last + 1} "
                         f"starts ({position.next_seq}), and no peer has block {last + 1}",
                     )
-        positions_of(node).record(position)
-        orderer.resume(position)
         self.position = position
         log.info(
             "caught up from peers: %d blocks fetched, height %d; reading the stream from sequence %d",

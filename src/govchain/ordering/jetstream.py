@@ -229,21 +229,25 @@ class JetStreamOrderer(Generic[T]):
         future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout, hold), self._loop)
         future.result(timeout + 5)
 
-    def resume(self, position: Position, timeout: float = 30.0) -> None:
-        """Read the stream from `position` (the last block committed here): after a catch-up."""
+    def resume(self, position: Position, timeout: float = 30.0) -> bool:
+        """Read the stream from `position` (the last block committed here): after a catch-up.
+        False, reading nothing, if the stream no longer holds `position.next_seq` either."""
         with self._lock:
             self._skip_to = position.height
             self._cutter = Cutter(position, self._max_block_txs, self._decode)
         write_position(self._state_dir, position)
-        self.run(self._resume(position.next_seq, time.monotonic() + timeout)).result(timeout + 5)
+        return self.run(self._resume(position.next_seq, time.monotonic() + timeout)).result(timeout + 5)
 
-    async def _resume(self, start_seq: int, deadline: float) -> None:
+    async def _resume(self, start_seq: int, deadline: float) -> bool:
         assert self._js is not None
         info = await self._js.stream_info(self.settings.stream)
-        self._caught_up = info.state.last_seq < start_seq
         self.first_seq = info.state.first_seq
+        if start_seq < self.first_seq:
+            return False
+        self._caught_up = info.state.last_seq < start_seq
         self.behind = False
         await self._subscribe(start_seq, deadline)
+        return True
 
     async def _connect(self, start_seq: int, timeout: float, hold: bool = False) -> None:
         s = self.settings
