@@ -109,6 +109,7 @@ def hosts(tmp_path: Path) -> Iterator[Hosts]:
             shutil.copytree(running.network.folder(node.org), home)  # only that org's own folder
             for name in OFFLINE_KEYS:
                 (home / name).unlink()
+        shutil.rmtree(out)  # nothing runs from where the bundles were made
         for kind in ("nats", "peer"):  # servers first
             for node in running.network.orgs:
                 running.start(node.org, kind)
