@@ -356,3 +356,34 @@ def test_full_block_wire_form_round_trips(
     for broken in ({**value, "extra": 1}, {**value, "v": 2}, {**value, "next_seq": 0}, {**value, "txs": [1]}):
         with pytest.raises(ValueError):
             decode_full_block(codec.encode(broken))
+
+
+@pytest.mark.slow
+def test_a_reader_stops_at_messages_the_stream_lost_before_it_read_them(
+    nats_url: str, tmp_path: Path
+) -> None:
+    """Cutting past a hole would give other blocks than the peers that read those messages."""
+    from tests.network.test_jetstream import collect, item, make
+
+    a = make(nats_url, tmp_path / "a", max_txs=2)
+    late = make(nats_url, tmp_path / "late", max_txs=2)
+    try:
+        a.start(0, 1000)
+        a.submit([item(i) for i in range(6)])  # stream sequences 1..6
+        assert len(collect(a, 6)) == 3
+        asyncio.run(_delete(nats_url, a.settings.stream, 3))
+        late.start(0, 1000)  # the stream still starts at 1: it reads, and meets the hole at 3
+        wait_until(lambda: late.error is not None)
+        with pytest.raises(RuntimeError, match=r"no longer holds messages 3\.\.3"):
+            late.next_batch(0.1)
+    finally:
+        a.close()
+        late.close()
+
+
+async def _delete(url: str, stream: str, seq: int) -> None:
+    import nats
+
+    nc = await nats.connect(url)
+    await nc.jetstream().delete_msg(stream, seq)
+    await nc.close()

@@ -63,6 +63,10 @@ HEARTBEAT_S = 1.0  # the client re-creates an ordered consumer after two missed 
 POSITION_FILE = "stream-position.json"
 
 
+class StreamGap(Exception):
+    """Messages this peer had still to read are gone from the stream: its blocks would differ."""
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """Where the cutter stands: the last batch cut, and where the next one starts in the stream."""
@@ -207,6 +211,7 @@ class JetStreamOrderer(Generic[T]):
         self.error: BaseException | None = None
         self.first_seq = 1  # the oldest message the stream still holds (limits or a purge move it)
         self.behind = False  # the stream cannot give this peer its next block: catch up from peers
+        self._expect_seq = 0  # the stream sequence the next message must have (0: not reading)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -288,6 +293,7 @@ class JetStreamOrderer(Generic[T]):
     async def _subscribe(self, start_seq: int, deadline: float) -> None:
         s = self.settings
         assert self._js is not None
+        self._expect_seq = start_seq
         while True:
             try:
                 await self._js.subscribe(
@@ -411,9 +417,17 @@ class JetStreamOrderer(Generic[T]):
     # --- the event loop side ----------------------------------------------------------
 
     async def _on_msg(self, msg: Msg) -> None:
+        if self.error is not None:  # a failed reader reads nothing more (and keeps its first error)
+            return
         try:
             meta = msg.metadata
             seq = meta.sequence.stream
+            if seq > self._expect_seq > 0:  # deleted (limits, purge) before this peer read them
+                raise StreamGap(
+                    f"the stream no longer holds messages {self._expect_seq}..{seq - 1}, which this peer "
+                    "had not read; restart it to catch up from other peers"
+                )
+            self._expect_seq = seq + 1
             time_ms = int(meta.timestamp.timestamp() * 1000)
             self._caught_up = meta.num_pending == 0
             with self._lock:
