@@ -29,6 +29,8 @@ from govchain.node.nats_tls import (
     inbox_prefix,
     issue_cert,
     make_org_tls,
+    operator_context,
+    operator_inbox_prefix,
     tls_name,
 )
 from govchain.node.network import Network
@@ -166,3 +168,43 @@ def test_client_port_takes_only_each_orgs_peer_certificate(two_orgs: Network, tm
     assert f'publish to "{inbox_prefix("org1").lower()}.forged"' in text, text
     assert 'publish to "govchain.0000000000000000.tx"' in text, text
     assert f'subscription to "{inbox_prefix("org1").lower()}.>"' in text, text
+
+
+async def operator_session(url: str, folder: Path, org: str, stream: str) -> list[str]:
+    """As `org`'s operator: read the stream's info and purge the signature stream (allowed), then try
+    another chain's stream and a peer's inbox (denied)."""
+    errors: list[str] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(str(exc).lower())
+
+    nc = await nats.connect(
+        url,
+        tls=operator_context(folder),
+        inbox_prefix=operator_inbox_prefix(org),
+        allow_reconnect=False,
+        error_cb=on_error,
+    )
+    try:
+        js = nc.jetstream(timeout=5)
+        assert (await js.stream_info(stream)).config.name == stream
+        assert await js.purge_stream(f"{stream}_SIGS")
+        with pytest.raises((TimeoutError, NoRespondersError)):
+            await nc.request("$JS.API.STREAM.PURGE.GOVCHAIN_0000000000000000", b"", timeout=1)
+        await nc.subscribe(f"{inbox_prefix(org)}.>")
+        await nc.flush()
+        await asyncio.sleep(0.5)
+        return errors
+    finally:
+        await nc.close()
+
+
+@pytest.mark.slow
+def test_an_orgs_operator_administers_only_its_chains_streams(two_orgs: Network) -> None:
+    network = two_orgs
+    org1 = network.orgs[0]
+    genesis = ChainFiles(network.folder("org1") / "node").genesis.read_bytes()
+    stream, _ = stream_names(get_suite(network.suite).hash(genesis))
+    seen = " | ".join(asyncio.run(operator_session(org1.nats_url, network.folder("org2"), "org2", stream)))
+    assert 'publish to "$js.api.stream.purge.govchain_0000000000000000"' in seen, seen
+    assert f'subscription to "{inbox_prefix("org2").lower()}.>"' in seen, seen

@@ -38,6 +38,7 @@ from govchain.ledger.errors import TxRejected
 from govchain.ledger.governance import read_policies_in_force
 from govchain.ledger.results import TxResult
 from govchain.ledger.transactions import decode_tx
+from govchain.node import catchup
 from govchain.node.node import MAX_SUBMIT_BATCH, Admission, Node
 from govchain.node.receipts import ProofUnavailable, build_receipt, consistency
 from govchain.web.portal import portal_router
@@ -316,6 +317,15 @@ def create_app(node: Node) -> FastAPI:
                 for t in txs
             ],
         }
+
+    @app.get("/v1/blocks/{height}/full", tags=["chain"], response_class=Response)
+    def full_block(height: int) -> Response:
+        """A block with its transactions and signatures, as CBOR, for peers that catch up
+        (docs/protocol.md, "Block transfer")."""
+        data = catchup.full_block(node, height)
+        if data is None:
+            raise ApiError(errors.UNKNOWN_BLOCK, f"no block {height}")
+        return Response(data, media_type=CBOR)
 
     def _find_block(ref: str) -> Any:
         if ref == "latest":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -128,7 +129,7 @@ def network_status(
             "-" if r["pending"] is None else str(r["pending"]),
             (r["latest_hash"] or "-")[:12],
             "up" if r["nats_up"] else "down",
-            "DIVERGED" if r["diverged"] else ("yes" if r["healthy"] else "no"),
+            "DIVERGED" if r["diverged"] else _health(r),
         )
     console.print(table)
 
@@ -168,6 +169,12 @@ def network_add_org(
     console.print(f"{org} is up: peer API {node.api_url}, nats {node.nats_url}; it replays the stream")
 
 
+def _health(row: dict[str, Any]) -> str:
+    if not row["healthy"]:
+        return "no"
+    return "catching up" if row["catching_up"] else "yes"
+
+
 @network_app.command("down")
 def network_down(directory: Path = typer.Argument(..., help="A network directory")) -> None:
     """Stop the processes `network up` started, and only those. Data is kept."""
@@ -176,7 +183,12 @@ def network_down(directory: Path = typer.Argument(..., help="A network directory
 
 
 @network_app.command("peer", hidden=True)
-def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json")) -> None:
+def network_peer(
+    config: Path = typer.Argument(..., help="DIR/<org>/peer.json"),
+    from_peers: bool = typer.Option(
+        False, "--from-peers", help="Fetch missed blocks from the other orgs' peers, not the stream"
+    ),
+) -> None:
     """Run one org's peer in the foreground (what `network up` starts for each org)."""
     import logging
 
@@ -184,6 +196,7 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node.catchup import CatchUp
     from govchain.node.nats_tls import client_context, inbox_prefix
     from govchain.node.peer import open_peer, stream_settings
 
@@ -194,7 +207,8 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
     context = None if tls is None else client_context(config.parent, **tls)
     prefix = "_INBOX" if tls is None else inbox_prefix(settings["org"])
     stream = stream_settings(data, tuple(settings["servers"]), int(settings["replicas"]), context, prefix)
-    node, _, _ = open_peer(data, default_registry(), stream)
+    catch_up = CatchUp(tuple(settings.get("peers", [])), force=from_peers)
+    node, _, _ = open_peer(data, default_registry(), stream, catch_up=catch_up)
     node.start()
     logging.getLogger("govchain.peer").info(
         "%s peer at height %d on stream %s", settings["org"], node.height, stream.stream

@@ -227,8 +227,16 @@ def count_valid_signatures(
     suite: Suite, header_bytes: bytes, signatures: list[HeaderSignature], signers: tuple[bytes, ...]
 ) -> int:
     """How many distinct authorised signers validly signed these header bytes."""
+    return len(valid_signatures(suite, header_bytes, signatures, signers))
+
+
+def valid_signatures(
+    suite: Suite, header_bytes: bytes, signatures: list[HeaderSignature], signers: tuple[bytes, ...]
+) -> list[HeaderSignature]:
+    """The first valid signature of each distinct authorised signer over these header bytes."""
     allowed = set(signers)
     seen: set[bytes] = set()
+    valid: list[HeaderSignature] = []
     for item in signatures:
         if (
             item.signer in allowed
@@ -236,7 +244,8 @@ def count_valid_signatures(
             and suite.verify(item.signer, HEADER_DOMAIN + header_bytes, item.signature)
         ):
             seen.add(item.signer)
-    return len(seen)
+            valid.append(item)
+    return valid
 
 
 def genesis_header(suite: Suite, genesis: Genesis, empty_root: bytes) -> Header:

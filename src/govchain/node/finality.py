@@ -249,6 +249,13 @@ class Finality:
         if len(current) >= self.quorum:
             self._mark_final(height)
 
+    def certified(self, height: int) -> None:
+        """A block committed with a verified quorum certificate (catch-up from peers) is final, and
+        needs no announcement of our signature."""
+        with self._lock:
+            self._unsent.discard(height)
+            self._mark_final(height)
+
     def _mark_final(self, height: int) -> None:
         if height > self.final_height:
             self.final_height = height

@@ -16,6 +16,9 @@ nothing on chain.
   holds nothing secret about them. A client certificate is used rather than a
   password so that no org's secret has to sit in the other orgs' configs.
 - Each peer user may touch only its own chain's two streams (`authorization_block`).
+- Each org also gets an operator certificate (`tls/operator.pem`, key 0600) whose
+  user administers the chain's two streams (info, limits, purge) and nothing
+  else; peers never use it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ TLS_DIR = "tls"
 TLS_YEARS = 3
 CAS_FILE = "cluster-cas.pem"  # every org's TLS CA: whom servers and peers trust
 PEER_CERT, PEER_KEY = "peer.pem", "peer-key.pem"
+OPERATOR_CERT, OPERATOR_KEY = "operator.pem", "operator-key.pem"
 
 
 def tls_name(org: str, what: str) -> x509.Name:
@@ -109,6 +113,12 @@ def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)
     server = issue_cert(ca, ca_key, tls_name(org, f"{org} nats-server"), server_key, usages, names)
     peer_key = ec.generate_private_key(ec.SECP256R1())
     peer = issue_cert(ca, ca_key, tls_name(org, f"{org} peer"), peer_key, [ExtendedKeyUsageOID.CLIENT_AUTH])
+    operator_key = ec.generate_private_key(ec.SECP256R1())
+    operator = issue_cert(
+        ca, ca_key, tls_name(org, f"{org} operator"), operator_key, [ExtendedKeyUsageOID.CLIENT_AUTH]
+    )
+    _write_key(tls / OPERATOR_KEY, operator_key)
+    (tls / OPERATOR_CERT).write_bytes(operator.public_bytes(serialization.Encoding.PEM))
     _write_key(tls / "ca-key.pem", ca_key)
     _write_key(tls / "server-key.pem", server_key)
     _write_key(tls / PEER_KEY, peer_key)
@@ -122,6 +132,15 @@ def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)
 def peer_user(org: str) -> str:
     """The NATS user an org's peer certificate maps to: its subject, as nats-server writes it (RFC 4514)."""
     return tls_name(org, f"{org} peer").rfc4514_string()
+
+
+def operator_user(org: str) -> str:
+    """The NATS user of an org's operator certificate (stream administration: limits, purge)."""
+    return tls_name(org, f"{org} operator").rfc4514_string()
+
+
+def operator_inbox_prefix(org: str) -> str:
+    return f"_INBOX_{org}_ops"
 
 
 def inbox_prefix(org: str) -> str:
@@ -153,8 +172,9 @@ def authorization_block(orgs: list[str], stream: str, prefix: str) -> list[str]:
 
     Publish: transactions and cut markers (`prefix.>`), header signatures (`prefix-sig`), the
     JetStream API calls for these two streams (create/info, consumers), and flow-control replies.
-    Subscribe: only the peer's own inbox. No user may publish into another's inbox, delete or
-    purge a stream, or reach another chain's streams.
+    Subscribe: only the peer's own inbox. No peer may publish into another's inbox, delete or
+    purge a stream, or reach another chain's streams. Each org's operator user may call the stream
+    API (info, update, purge, delete) on the chain's two streams only, and read its own inbox.
     """
     api = "$JS.API"
     publish = [f"{prefix}.>", f"{prefix}-sig", f"{api}.INFO", "$JS.FC.>"]
@@ -166,13 +186,27 @@ def authorization_block(orgs: list[str], stream: str, prefix: str) -> list[str]:
             f"{api}.CONSUMER.*.{name}.>",
         ]
     allow = ", ".join(f'"{subject}"' for subject in publish)
+    # an org's operator administers the chain's two streams (info, limits, purge), and nothing else
+    admin = [f"{api}.INFO", f"{api}.STREAM.NAMES", f"{api}.STREAM.LIST"]
+    admin += [f"{api}.STREAM.*.{name}" for name in (stream, f"{stream}_SIGS")]
+    admin_allow = ", ".join(f'"{subject}"' for subject in admin)
     lines = ["authorization {", "  users: ["]
     for org in orgs:
         lines.append(
             f'    {{user: "{peer_user(org)}", permissions: {{publish: {{allow: [{allow}]}}, '
             f'subscribe: {{allow: ["{inbox_prefix(org)}.>"]}}}}}}'
         )
+        lines.append(
+            f'    {{user: "{operator_user(org)}", permissions: {{publish: {{allow: [{admin_allow}]}}, '
+            f'subscribe: {{allow: ["{operator_inbox_prefix(org)}.>"]}}}}}}'
+        )
     return [*lines, "  ]", "}"]
+
+
+def operator_context(folder: Path) -> ssl.SSLContext:
+    """An org operator's TLS context (`folder` is the org's folder), for stream administration."""
+    tls = f"{TLS_DIR}/"
+    return client_context(folder, tls + CAS_FILE, tls + OPERATOR_CERT, tls + OPERATOR_KEY)
 
 
 def client_context(folder: Path, ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:

@@ -219,6 +219,7 @@ def write_configs(network: Network, bundle: bytes) -> None:
                 "cert_file": f"{TLS_DIR}/{PEER_CERT}",
                 "key_file": f"{TLS_DIR}/{PEER_KEY}",
             },
+            "peers": [o.api_url for o in others],  # to catch up from when the stream cannot help
         }
         (folder / "peer.json").write_text(json.dumps(peer, indent=2) + "\n")
 
@@ -488,6 +489,7 @@ def status(network: Network) -> list[dict[str, Any]]:
             "healthy": False,
             "final_height": None,
             "diverged": None,
+            "catching_up": None,
         }
         try:
             info = httpx.get(f"{node.api_url}/v1/status", timeout=2.0).json()
@@ -496,6 +498,7 @@ def status(network: Network) -> list[dict[str, Any]]:
                 latest_hash=info["latest_hash"],
                 pending=info["pending"],
                 healthy=bool(info["healthy"]),
+                catching_up=bool(info.get("catching_up")),
             )
             metrics = _metrics(httpx.get(f"{node.api_url}/metrics", timeout=2.0).text)
             row.update(

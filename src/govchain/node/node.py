@@ -17,7 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,14 @@ class CommitEvent:
 
 
 CommitListener = Callable[[CommitEvent], None]
+
+
+class HeaderMismatch(Exception):
+    """Executing a block gave another header than the one offered for it."""
+
+    def __init__(self, computed: bytes) -> None:
+        super().__init__("the executed block's header differs from the certified one")
+        self.computed = computed
 
 
 class NodeMetrics:
@@ -384,6 +392,23 @@ class Node:
         write = self._seal(o.header, stored, o.writes, o.log_nodes, o.log_frontier, o.state_parts)
         self.parent = Parent(outcome.header, outcome.log_frontier)
         return _Sealed(write, outcome, batch, started)
+
+    def apply_certified(
+        self, batch: Batch[SignedTx], header: bytes, certificate: list[HeaderSignature]
+    ) -> None:
+        """Execute a block another peer served and commit it only if this peer computes the very header
+        the certificate signs (catch-up, node/catchup.py). Call only while the orderer delivers nothing;
+        raises HeaderMismatch, having changed nothing, if the headers differ."""
+        before = self.parent
+        sealed = self._execute(batch)
+        if sealed.write.header != header:
+            self.parent = before
+            raise HeaderMismatch(sealed.write.header)
+        own = [HeaderSignature.from_value(s) for s in codec.decode(sealed.write.signatures)]
+        signers = {s.signer for s in own}
+        merged = own + [s for s in certificate if s.signer not in signers]
+        write = replace(sealed.write, signatures=codec.encode([s.to_value() for s in merged]))
+        self._commit_sealed(replace(sealed, write=write))
 
     def _commit_loop(self) -> None:
         while True:

@@ -5,7 +5,8 @@ the stream is named after the genesis, the cut size is the `max_block_txs` in
 force at the height before the one being cut (every peer must cut alike; see
 docs/protocol.md, "Block cutting", and node/cut_limits.py), and each committed
 block moves the saved stream position, so a restarted peer reads the stream
-from just after its last committed block.
+from just after its last committed block. Each position is also kept per
+height, for peers that catch up from this one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from govchain.crypto import get_suite
 from govchain.ledger.contracts import Registry
 from govchain.ledger.transactions import SignedTx, decode_tx
+from govchain.node.catchup import STREAM_GAP, CatchUp, CatchUpFailed, positions_of
 from govchain.node.chain import ChainFiles, load_genesis
 from govchain.node.cut_limits import CutLimits
 from govchain.node.finality import Finality
@@ -41,9 +43,17 @@ def stream_settings(
 
 
 def open_peer(
-    data_dir: Path, registry: Registry, settings: StreamSettings, start_timeout: float = 30.0
+    data_dir: Path,
+    registry: Registry,
+    settings: StreamSettings,
+    start_timeout: float = 30.0,
+    catch_up: CatchUp | None = None,
 ) -> tuple[Node, JetStreamOrderer[SignedTx], Finality]:
-    """A node ordered by the stream and exchanging header signatures; call `node.start()` next."""
+    """A node ordered by the stream and exchanging header signatures; call `node.start()` next.
+
+    If the stream no longer holds this peer's next block (or `catch_up.force`), `catch_up` fetches
+    the blocks from other peers in the background and then resumes the stream (node/catchup.py);
+    without it such a peer cannot start."""
     genesis = load_genesis(data_dir)
     suite = get_suite(genesis.suite)
 
@@ -63,15 +73,27 @@ def open_peer(
     node = Node(data_dir, registry, orderer=orderer)
     limits.open(node.store, node.height)
 
+    positions = positions_of(node)
+
     def on_commit(event: CommitEvent) -> None:
         limits.committed(event.height)  # before the orderer resumes cutting
-        orderer.committed(event.height)
+        position = orderer.committed(event.height)
+        if position is not None:
+            positions.record(position)  # served to peers that catch up (node/catchup.py)
 
     node.add_listener(on_commit)
     finality = Finality(node, orderer)
     try:
-        orderer.start(node.height, genesis.time, start_timeout)
+        orderer.start(node.height, genesis.time, start_timeout, hold=catch_up is not None and catch_up.force)
+        if orderer.behind and catch_up is None:
+            raise CatchUpFailed(
+                STREAM_GAP,
+                f"the stream starts at sequence {orderer.first_seq}, after this peer's next block; "
+                "configure peers to catch up from",
+            )
         finality.start(start_timeout)
+        if orderer.behind and catch_up is not None:
+            catch_up.begin(node, orderer, finality)
     except BaseException:
         node.stop()
         raise

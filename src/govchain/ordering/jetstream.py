@@ -87,6 +87,10 @@ MAX_ENVELOPE_TXS = 1000  # per `txs` message; larger submissions go out as sever
 MAX_ENVELOPE_BYTES = 1_000_000  # below nats-server's default max_payload (1 MiB), with room for headers
 
 
+class StreamGap(Exception):
+    """Messages this peer had still to read are gone from the stream: its blocks would differ."""
+
+
 @dataclass(frozen=True, slots=True)
 class Position:
     """Where the cutter stands: the last batch cut, and where the next one starts in the stream."""
@@ -368,29 +372,58 @@ class JetStreamOrderer(Generic[T]):
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
         self.error: BaseException | None = None
+        self.first_seq = 1  # the oldest message the stream still holds (limits or a purge move it)
+        self.behind = False  # the stream cannot give this peer its next block: catch up from peers
+        self._expect_seq = 0  # the stream sequence the next message must have (0: not reading)
 
     # --- lifecycle ------------------------------------------------------------------
 
-    def start(self, committed_height: int, genesis_time: int, timeout: float = 30.0) -> None:
+    def start(
+        self, committed_height: int, genesis_time: int, timeout: float = 30.0, hold: bool = False
+    ) -> None:
         """Connect, make sure the stream exists, and read it from just after `committed_height`.
 
         The saved position may lag the store; the batches between are cut again (identically)
         and skipped. Without a saved position the stream is read from its first message.
+        If the stream no longer holds that message (limits, purge), or with `hold`, nothing is
+        read: `behind` is set, and `resume` starts reading once blocks came from elsewhere.
         """
         saved = read_position(self._state_dir)
         if saved is None or saved.height > committed_height:
             saved = Position(0, genesis_time, 1)
         self._skip_to = committed_height
-        limit = self._max_block_txs
-        if isinstance(limit, int):
-            self._cutter = Cutter(saved, limit, self._decode_known)
-        else:
-            self._cutter = Cutter(saved, 0, self._decode_known, limit_at=limit)
+        self._cutter = self._new_cutter(saved)
         self._thread.start()
-        future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._connect(saved.next_seq, timeout, hold), self._loop)
         future.result(timeout + 5)
 
-    async def _connect(self, start_seq: int, timeout: float) -> None:
+    def _new_cutter(self, position: Position) -> Cutter[T]:
+        limit = self._max_block_txs
+        if isinstance(limit, int):
+            return Cutter(position, limit, self._decode_known)
+        return Cutter(position, 0, self._decode_known, limit_at=limit)
+
+    def resume(self, position: Position, timeout: float = 30.0) -> bool:
+        """Read the stream from `position` (the last block committed here): after a catch-up.
+        False, reading nothing, if the stream no longer holds `position.next_seq` either."""
+        with self._lock:
+            self._skip_to = position.height
+            self._cutter = self._new_cutter(position)
+        write_position(self._state_dir, position)
+        return self.run(self._resume(position.next_seq, time.monotonic() + timeout)).result(timeout + 5)
+
+    async def _resume(self, start_seq: int, deadline: float) -> bool:
+        assert self._js is not None
+        info = await self._js.stream_info(self.settings.stream)
+        self.first_seq = info.state.first_seq
+        if start_seq < self.first_seq:
+            return False
+        self._caught_up = info.state.last_seq < start_seq
+        self.behind = False
+        await self._subscribe(start_seq, deadline)
+        return True
+
+    async def _connect(self, start_seq: int, timeout: float, hold: bool = False) -> None:
         s = self.settings
         self._nc = await nats.connect(
             servers=list(s.servers),
@@ -417,11 +450,21 @@ class JetStreamOrderer(Generic[T]):
                 info = await self._js.add_stream(config)
                 # Nothing at or after our start in the stream: there is no order to replay.
                 self._caught_up = info.state.last_seq < start_seq
+                self.first_seq = info.state.first_seq
                 break
             except Exception as exc:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"cannot create stream {s.stream}: {exc}") from exc
                 await asyncio.sleep(0.5)
+        if hold or start_seq < self.first_seq:  # the order from start_seq on is gone from the stream
+            self.behind, self._caught_up = True, False
+            return
+        await self._subscribe(start_seq, deadline)
+
+    async def _subscribe(self, start_seq: int, deadline: float) -> None:
+        s = self.settings
+        assert self._js is not None
+        self._expect_seq = start_seq
         while True:
             try:
                 await self._js.subscribe(
@@ -558,8 +601,10 @@ class JetStreamOrderer(Generic[T]):
 
     # --- position bookkeeping ------------------------------------------------------------
 
-    def committed(self, height: int) -> None:
-        """Record that block `height` is durably committed, so a restart resumes after it."""
+    def committed(self, height: int) -> Position | None:
+        """Record that block `height` is durably committed, so a restart resumes after it.
+
+        Returns where the next batch starts in the stream (None for a block not cut here)."""
         with self._lock:
             position = self._emitted.pop(height, None)
             for old in [h for h in self._emitted if h < height]:
@@ -567,9 +612,10 @@ class JetStreamOrderer(Generic[T]):
         if position is not None:
             write_position(self._state_dir, position)
         if not self._closed and self._thread.is_alive():  # the next height's limit may be known now
-            self._loop.call_soon_threadsafe(self._resume)
+            self._loop.call_soon_threadsafe(self._drain_backlog)
+        return position
 
-    def _resume(self) -> None:
+    def _drain_backlog(self) -> None:
         try:
             with self._lock:
                 cutter = self._cutter
@@ -589,9 +635,17 @@ class JetStreamOrderer(Generic[T]):
     # --- the event loop side ----------------------------------------------------------
 
     async def _on_msg(self, msg: Msg) -> None:
+        if self.error is not None:  # a failed reader reads nothing more (and keeps its first error)
+            return
         try:
             meta = msg.metadata
             seq = meta.sequence.stream
+            if seq > self._expect_seq > 0:  # deleted (limits, purge) before this peer read them
+                raise StreamGap(
+                    f"the stream no longer holds messages {self._expect_seq}..{seq - 1}, which this peer "
+                    "had not read; restart it to catch up from other peers"
+                )
+            self._expect_seq = seq + 1
             time_ms = int(meta.timestamp.timestamp() * 1000)
             self._caught_up = meta.num_pending == 0
             with self._lock:

@@ -1,0 +1,370 @@
+"""Catch-up from other peers: blocks with their finality certificates, when the stream cannot help.
+
+A peer normally learns its next blocks by replaying the ordering stream from its
+saved position. When the stream no longer holds that position (stream limits, a
+purge, a peer joining long after genesis), or when asked to, it fetches blocks
+from other peers' APIs instead (`GET /v1/blocks/{h}/full`, docs/protocol.md,
+"Block transfer") and trusts none of them:
+
+1. the certificate must carry valid signatures over the header from a quorum of
+   the genesis signers (the same rule as finality and offline receipts);
+2. the header must be the next one here (height, chain, parent hash);
+3. the transactions are executed by the normal state transition, and the block
+   is committed only if the header computed here is byte-for-byte the certified
+   one. Otherwise it is refused, the reason is logged and recorded, and the next
+   peer is asked for the same height.
+
+Then the peer must read the stream again, from where the batch after its last
+fetched block starts. That stream sequence is not in any header, so every peer
+records it per height (`stream-positions.db`) and serves it with the block. The
+catching-up peer takes a value only when enough peers report it that at least
+one of them is honest (signers - quorum + 1 of them), and checks the part a
+header certifies (the batch time). A wrong sequence still cannot corrupt
+anything: the peer would cut other batches than everyone else, compute headers
+that never reach a quorum, and finality reports that divergence (log at ERROR,
+`govchain_diverged`) and stops signing.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from govchain import codec
+from govchain.ledger.blocks import Header, HeaderSignature, valid_signatures
+from govchain.ledger.transactions import SignedTx, decode_tx
+from govchain.node.finality import Finality
+from govchain.node.node import HeaderMismatch, Node
+from govchain.ordering.base import Batch
+from govchain.ordering.jetstream import JetStreamOrderer, Position
+
+log = logging.getLogger("govchain.catchup")
+
+POSITIONS_FILE = "stream-positions.db"
+FULL_BLOCK_VERSION = 1
+CBOR = "application/cbor"
+MAX_BLOCK_TX_BYTES = 1 << 20  # the stream's bound on one transaction (node/peer.py)
+PROGRESS_EVERY_S = 2.0
+
+# reasons a served block is refused (logged, and kept in CatchUp.refusals)
+FORGED_CERTIFICATE = "forged_certificate"
+HEADER_MISMATCH = "header_mismatch"
+BAD_BLOCK = "bad_block"
+PEER_UNREACHABLE = "peer_unreachable"
+# reasons catch-up as a whole stops
+NO_PEERS = "no_peers"
+CATCH_UP_ERROR = "catch_up_error"  # anything unexpected (a bug, the stream unreachable)
+POSITION_UNKNOWN = "position_unknown"
+STREAM_GAP = "stream_gap"
+
+
+class PositionLog:
+    """Per height, where the next batch starts in the ordering stream (what a catching-up peer needs)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._conn = sqlite3.connect(data_dir / POSITIONS_FILE, check_same_thread=False, isolation_level=None)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")  # no fsync per block: other peers vouch too
+        self._conn.execute("PRAGMA busy_timeout=10000")
+        self._conn.execute(
+            "CREATE TABLE IF NOT EXISTS positions "
+            "(height INTEGER PRIMARY KEY, time INTEGER NOT NULL, next_seq INTEGER NOT NULL)"
+        )
+        self._lock = threading.Lock()
+
+    def record(self, position: Position) -> None:
+        with self._lock:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
+                (position.height, position.time, position.next_seq),
+            )
+
+    def get(self, height: int) -> Position | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT height, time, next_seq FROM positions WHERE height = ?", (height,)
+            ).fetchone()
+        return None if row is None else Position(int(row[0]), int(row[1]), int(row[2]))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+# --- the wire form of one block (docs/protocol.md, "Block transfer") -------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FullBlock:
+    header: bytes
+    signatures: list[HeaderSignature]
+    txs: list[bytes]  # envelopes, in log order
+    next_seq: int | None  # where the next batch starts in the stream, if the serving peer knows
+
+
+def full_block(node: Node, height: int) -> bytes | None:
+    """A committed block as served to catching-up peers (None if this peer has no such block)."""
+    stored = node.store.block(height)
+    if stored is None:
+        return None
+    header = Header.decode(stored.header)
+    txs = node.store.txs_in_range(header.log_size - header.tx_count, header.log_size)
+    recorded = (node.files.data_dir / POSITIONS_FILE).exists()  # only peers record positions
+    position = positions_of(node).get(height) if recorded else None
+    signatures = [HeaderSignature.from_value(s) for s in codec.decode(stored.signatures)]
+    next_seq = None if position is None else position.next_seq
+    return encode_full_block(FullBlock(stored.header, signatures, [t.envelope for t in txs], next_seq))
+
+
+def encode_full_block(block: FullBlock) -> bytes:
+    return codec.encode(
+        {
+            "v": FULL_BLOCK_VERSION,
+            "header": block.header,
+            "signatures": [s.to_value() for s in block.signatures],
+            "txs": block.txs,
+            "next_seq": block.next_seq,
+        }
+    )
+
+
+_positions_by_dir: dict[Path, PositionLog] = {}
+_positions_lock = threading.Lock()
+
+
+def positions_of(node: Node) -> PositionLog:
+    """The position log of a node's data directory (one connection each, shared by the peer and API)."""
+    with _positions_lock:
+        found = _positions_by_dir.get(node.files.data_dir)
+        if found is None:
+            found = _positions_by_dir[node.files.data_dir] = PositionLog(node.files.data_dir)
+        return found
+
+
+def decode_full_block(data: bytes) -> FullBlock:
+    """Parse a served block; raises ValueError with what is wrong."""
+    try:
+        value = codec.decode(data)
+    except codec.CodecError as exc:
+        raise ValueError(f"not canonical CBOR: {exc}") from None
+    expected = {"v", "header", "signatures", "txs", "next_seq"}
+    if type(value) is not dict or set(value) != expected or value["v"] != FULL_BLOCK_VERSION:
+        raise ValueError(f"a block must be a map of exactly {sorted(expected)}, version {FULL_BLOCK_VERSION}")
+    header, signatures, txs, next_seq = value["header"], value["signatures"], value["txs"], value["next_seq"]
+    if type(header) is not bytes or type(signatures) is not list or type(txs) is not list:
+        raise ValueError("header must be bytes, signatures and txs arrays")
+    if any(type(t) is not bytes for t in txs) or any(type(s) is not dict for s in signatures):
+        raise ValueError("txs must be byte strings, signatures maps")
+    if next_seq is not None and (type(next_seq) is not int or next_seq < 1):
+        raise ValueError("next_seq must be a positive integer or null")
+    return FullBlock(header, [HeaderSignature.from_value(s) for s in signatures], txs, next_seq)
+
+
+# --- the catching-up side ------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """A served block is not accepted; `reason` is machine-readable."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
+class CatchUpFailed(Refused):
+    """Catch-up as a whole could not finish. The peer stops producing blocks."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    peer: str
+    height: int
+    reason: str
+    message: str
+
+
+@dataclass
+class CatchUp:
+    """Settings and progress of one catch-up; `open_peer` runs it when the stream cannot help."""
+
+    peers: Sequence[str]  # other orgs' API base URLs
+    force: bool = False  # catch up from peers even if the stream still holds our position
+    http_timeout: float = 10.0
+    refusals: list[Refusal] = field(default_factory=list)
+    fetched: int = 0
+    position: Position | None = None  # where the stream was resumed
+    error: CatchUpFailed | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def begin(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> None:
+        """Run in the background: the API answers meanwhile, with `catching_up` true."""
+        thread = threading.Thread(
+            target=self._run_safely, args=(node, orderer, finality), name="govchain-catchup", daemon=True
+        )
+        thread.start()
+
+    def _run_safely(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> None:
+        try:
+            self.run(node, orderer, finality)
+        except CatchUpFailed as exc:
+            self.error = exc
+            node.error = exc  # visible in /v1/status (healthy false), and no block is produced
+            log.error("catch-up from peers stopped: %s", exc)
+        except Exception as exc:
+            self.error = CatchUpFailed(CATCH_UP_ERROR, repr(exc))
+            node.error = exc
+            log.exception("catch-up from peers failed")
+        finally:
+            self.done.set()
+
+    def run(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> Position:
+        """Fetch, verify and apply blocks until no peer has a next one; then resume the stream."""
+        if not self.peers:
+            raise CatchUpFailed(NO_PEERS, 'no peers to catch up from (peer.json "peers")')
+        log.info(
+            "catching up from %d peers at height %d (the stream starts at sequence %d)",
+            len(self.peers),
+            node.height,
+            orderer.first_seq,
+        )
+        with httpx.Client(timeout=self.http_timeout) as http:
+            while True:
+                start = node.height
+                last = self._fetch_all(http, node, finality)
+                position = self._agreed_position(http, node, last)
+                positions_of(node).record(position)
+                if position.next_seq >= orderer.first_seq and orderer.resume(position):
+                    break
+                if node.height == start:  # the stream lost more meanwhile, and no peer has more
+                    raise CatchUpFailed(
+                        STREAM_GAP,
+                        f"the stream starts at sequence {orderer.first_seq}, after where block {last + 1} "
+                        f"starts ({position.next_seq}), and no peer has block {last + 1}",
+                    )
+        self.position = position
+        log.info(
+            "caught up from peers: %d blocks fetched, height %d; reading the stream from sequence %d",
+            self.fetched,
+            node.height,
+            position.next_seq,
+        )
+        return position
+
+    def _fetch_all(self, http: httpx.Client, node: Node, finality: Finality) -> int:
+        last_report = time.monotonic()
+        while self._fetch_next(http, node):
+            self.fetched += 1
+            finality.certified(node.height)
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                log.info("catching up from peers: height %d (%d blocks fetched)", node.height, self.fetched)
+        return node.height
+
+    def _fetch_next(self, http: httpx.Client, node: Node) -> bool:
+        """Apply block height+1 from the first peer that serves a valid one; False if none has it."""
+        height = node.height + 1
+        for peer in list(self.peers):
+            try:
+                block = self._get(http, peer, height)
+                if block is None:
+                    continue  # that peer is not that far
+                apply_served(node, height, block)
+                return True
+            except Refused as exc:
+                self.refusals.append(Refusal(peer, height, exc.reason, exc.message))
+                log.warning(
+                    "refused block %d from %s: %s (%s); trying another peer",
+                    height,
+                    peer,
+                    exc.reason,
+                    exc.message,
+                )
+                if exc.reason == PEER_UNREACHABLE:  # ask it last from now on, not first for every block
+                    self.peers = [p for p in self.peers if p != peer] + [peer]
+        return False
+
+    def _get(self, http: httpx.Client, peer: str, height: int) -> FullBlock | None:
+        try:
+            reply = http.get(f"{peer.rstrip('/')}/v1/blocks/{height}/full")
+        except httpx.HTTPError as exc:
+            raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
+        if reply.status_code == 404:
+            return None
+        if reply.status_code != 200:
+            raise Refused(PEER_UNREACHABLE, f"HTTP {reply.status_code}")
+        try:
+            return decode_full_block(reply.content)
+        except ValueError as exc:
+            raise Refused(BAD_BLOCK, str(exc)) from None
+
+    def _agreed_position(self, http: httpx.Client, node: Node, height: int) -> Position:
+        """Where the batch after block `height` starts, as enough peers report it to include an honest one."""
+        header = Header.decode(_stored_header(node, height))
+        if height == 0:
+            return Position(0, header.time, 1)
+        votes: Counter[int] = Counter()
+        for peer in self.peers:
+            try:
+                block = self._get(http, peer, height)
+            except Refused:
+                continue
+            if block is not None and block.header == _stored_header(node, height) and block.next_seq:
+                votes[block.next_seq] += 1
+        needed = len(node.genesis.signers) - node.genesis.quorum() + 1
+        found = [seq for seq, count in votes.items() if count >= needed]
+        if len(found) != 1:
+            raise CatchUpFailed(
+                POSITION_UNKNOWN,
+                f"not exactly one stream sequence after block {height} is reported by {needed} peers "
+                f"or more: {dict(votes)}",
+            )
+        return Position(height, header.time, found[0])
+
+
+def _stored_header(node: Node, height: int) -> bytes:
+    stored = node.store.block(height)
+    assert stored is not None
+    return stored.header
+
+
+def apply_served(node: Node, height: int, block: FullBlock) -> None:
+    """Verify a served block against the certificate and our own execution, then commit it."""
+    try:
+        header = Header.decode(block.header)
+    except ValueError as exc:
+        raise Refused(BAD_BLOCK, f"unreadable header: {exc}") from None
+    suite, genesis = node.suite, node.genesis
+    if header.height != height or header.chain != genesis.chain_id:
+        raise Refused(BAD_BLOCK, f"header is for height {header.height} of chain {header.chain!r}")
+    certificate = valid_signatures(suite, block.header, block.signatures, genesis.signers)
+    if len(certificate) < genesis.quorum():
+        raise Refused(
+            FORGED_CERTIFICATE,
+            f"{len(certificate)} valid signatures of the chain's signers over this header; "
+            f"{genesis.quorum()} needed",
+        )
+    if header.prev != node.head.header.hash(suite):
+        raise Refused(BAD_BLOCK, "the certified header does not follow this peer's last block")
+    if len(block.txs) != header.tx_count:
+        raise Refused(BAD_BLOCK, f"{len(block.txs)} transactions served, the header has {header.tx_count}")
+    try:
+        txs = [decode_tx(suite, raw, MAX_BLOCK_TX_BYTES) for raw in block.txs]
+    except Exception as exc:
+        raise Refused(BAD_BLOCK, f"a transaction does not decode: {exc}") from None
+    try:
+        node.apply_certified(Batch(header.time, txs), block.header, certificate)  # only valid ones kept
+    except HeaderMismatch as exc:
+        computed = Header.decode(exc.computed)
+        differs = [k for k, v in header.to_value().items() if computed.to_value()[k] != v]
+        raise Refused(
+            HEADER_MISMATCH,
+            f"executing the served transactions gives another header (fields {', '.join(differs)})",
+        ) from None
