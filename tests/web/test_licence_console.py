@@ -230,6 +230,56 @@ def test_issue_authorise_use_suspend_and_audit(
     expect(page.locator("h1")).to_have_text("Regulator dashboard")
 
 
+def test_change_in_the_console_makes_a_new_file(
+    page: Page, desk_node: RunningNode, actors: dict[str, Path], tmp_path: Path
+) -> None:
+    """变更 from the issuing console: the current bundle loaded, one field edited, version 2 with its own
+    file on chain; the old file is then `superseded`, a stale bundle refused with `conflict`."""
+    node = desk_node
+    issuer = LicenceClient(Client(node.url, key=KeyFile.load(actors["issuer"]).keys))
+    holder = issuer.suite.generate_keypair()
+    fields = {"name": "某某文具店", "credit_code": "92330100MA2XXXXX2D", "scope": "文具零售"}
+    first = issuer.issue("BL", fields, fields["credit_code"], holder.public)
+    old_pdf, old_bundle = bundle_file(first), tmp_path / "v1.bundle.json"
+    assert old_pdf is not None
+    old_bundle.write_text(json.dumps(first, ensure_ascii=False))
+    (tmp_path / "v1.pdf").write_bytes(old_pdf)
+
+    page.goto(node.url + "/licences/issuer")
+    load_key(page, actors["issuer"])
+    page.set_input_files("#lc-chg-bundle", str(old_bundle))
+    expect(page.locator("#lc-chg-fields")).to_have_attribute("data-version", "1")
+    scope = page.locator("#change-form [data-field=scope]")
+    expect(scope).to_have_value("文具零售")
+    scope.fill("文具、图书零售")
+    page.fill("#lc-chg-reason", "经营范围变更")
+    page.click("#lc-change")
+    changed = page.locator("#lc-changed-version")
+    expect(changed).to_have_attribute("data-version", "2", timeout=SLOW)
+    new_pdf = download(page, "#lc-new-pdf", tmp_path / "v2.pdf").read_bytes()
+    new_bundle = json.loads(download(page, "#lc-new-bundle", tmp_path / "v2.bundle.json").read_text())
+    assert new_bundle["version"] == 2 and new_bundle["fields"]["scope"] == "文具、图书零售"
+    assert bundle_file(new_bundle) == new_pdf != old_pdf
+    status = issuer.status(first["licence"])
+    assert status["file_digest"] == get_suite(node.suite).hash(new_pdf).hex()
+    assert status["data_digest"] == new_bundle["data_digest"] != first["data_digest"]
+    found = issuer.verify_file(new_pdf)
+    assert (found.code, found.version) == ("valid", 2)
+    shot(page, f"licence-console-changed-{node.suite}")
+    # The stale bundle again: refused before anything is rendered or signed.
+    expect(page.locator("#lc-chg-fields")).to_have_attribute("data-version", "2")
+    page.set_input_files("#lc-chg-bundle", str(old_bundle))
+    expect(page.locator("#lc-chg-fields")).to_have_attribute("data-version", "1")
+    page.click("#lc-change")
+    expect(page.locator("#lc-chg-out .msg.error")).to_have_attribute("data-code", "conflict", timeout=SLOW)
+    assert issuer.status(first["licence"])["version"] == 2
+    # The old file, presented to a relying party: superseded.
+    check_file(page, node, tmp_path / "v1.pdf")
+    verdict = page.locator("#rp-file-verdict")
+    expect(verdict).to_have_attribute("data-code", "superseded", timeout=SLOW)
+    expect(verdict).to_contain_text("已被新版本取代")
+
+
 def test_refusals_are_explained(page: Page, desk_node: RunningNode, actors: dict[str, Path]) -> None:
     node = desk_node
     page.goto(node.url + "/licences/issuer")

@@ -50,6 +50,8 @@
       "rc.invalid_args": "参数有误。", "rc.conflict": "版本冲突。", "rc.wrong_chain": "不是本链的请求。", "rc.expired": "签名已过期，请重试。", "rc.bad_signature": "签名无效。",
       "rc.unknown_tx": "没有这笔交易。", "rc.schema_invalid": "证照数据不符合证照类型的格式要求。", "rc.wrong_holder_key": "此密钥不是该证照的持证人密钥。",
       "rc.bad_key_file": "不是可用的密钥文件。", "rc.wrong_suite": "密钥的密码算法与本链不一致。", "rc.no_key": "请先载入密钥文件。", "rc.bad_file": "文件无法读取（不是 JSON？）。",
+      "c.change": "证照变更（新版本）", "c.change.note": "载入证照当前版本的证照包，修改数据后签名：新版本的证照文件由本节点生成，摘要随变更上链。", "c.change.bundle": "当前证照包",
+      "c.change.sign": "签名并变更", "c.changed_to": "{id} 已变更为第 {v} 版。",
       "c.download_pdf": "下载证照文件（PDF）", "c.file_check": "核验证照文件", "c.file_note": "文件只在本浏览器中计算摘要，不会上传：节点只收到摘要。",
       "c.pdf_file": "证照文件（PDF）", "c.pdf_id": "证照编号（可选：文件未注明时填写）", "c.check_file": "核验文件", "c.file_is": "此文件是 {id} 的第 {v} 版，该版本：{status}",
       "c.file_matches": "证照文件与链上第 {v} 版一致：{status}", "c.no_file": "此证照包不含证照文件。",
@@ -87,6 +89,8 @@
       "rc.invalid_args": "Invalid arguments.", "rc.conflict": "Version conflict.", "rc.wrong_chain": "Meant for another chain.", "rc.expired": "The signature expired: try again.", "rc.bad_signature": "Bad signature.",
       "rc.unknown_tx": "No such transaction.", "rc.schema_invalid": "The data does not fit the licence type's schema.", "rc.wrong_holder_key": "This key is not the licence holder's key.",
       "rc.bad_key_file": "Not a usable key file.", "rc.wrong_suite": "The key's suite is not this chain's.", "rc.no_key": "Load a key file first.", "rc.bad_file": "Cannot read the file (not JSON?).",
+      "c.change": "Change a licence (new version)", "c.change.note": "Load the licence's current bundle, edit the data and sign: this node renders the new version's file, whose digest goes on chain with the change.", "c.change.bundle": "Current bundle",
+      "c.change.sign": "Sign and change", "c.changed_to": "{id} is now version {v}.",
       "c.download_pdf": "Download the licence file (PDF)", "c.file_check": "Check a licence file", "c.file_note": "The file is hashed in this browser, never uploaded: the node sees only its digest.",
       "c.pdf_file": "Licence file (PDF)", "c.pdf_id": "Licence id (optional: if the file does not name it)", "c.check_file": "Check the file", "c.file_is": "This file is version {v} of {id}, which is: {status}",
       "c.file_matches": "The licence file matches version {v} on chain: {status}", "c.no_file": "This bundle holds no licence file.",
@@ -261,6 +265,37 @@
     throw new Refusal("sequence_taken", SEQUENCE_ATTEMPTS + " sequences in a row were taken");
   }
 
+  /* client.change: version current + 1 from the current bundle, its file rendered for that version
+   * and its digest on chain with the change (`conflict` if the bundle or the version is stale). */
+  async function changeRendered(keys, bundle, fields, reason) {
+    const current = await api(licencePath(bundle.licence));
+    if (bundle.version !== current.version) {
+      throw new Refusal("conflict", "the bundle is version " + bundle.version + " but " + bundle.licence + " is at version " + current.version);
+    }
+    const data = L.versionData(keys.suite, fields);
+    const version = current.version + 1;
+    const pdf = await renderFile(keys, { type: bundle.type, id: bundle.licence, version, fields, salts: data.salts,
+      valid_from: current.valid_from, valid_until: current.valid_until });
+    const done = await S.call(keys, "licence", "change", { id: bundle.licence, reason, data_digest: data.digest, file_digest: L.hash(keys.suite, pdf), version });
+    const { result } = await api("/v1/txs/" + done.id);
+    const next = Object.assign({}, bundle, { version: result.data.version, fields, salts: data.salts, data_digest: S.toHex(data.digest) }, L.fileEntries(keys.suite, pdf));
+    return { bundle: next, pdf };
+  }
+
+  /* The issuer's hand-over: the deposit (its failure shown, the bundle offered anyway), the bundle and the PDF. */
+  async function handOver(keys, bundle, pdf, onLeave, prefix) {
+    let deposited;
+    try {
+      await S.postSigned(keys, licencePath(bundle.licence) + "/private", "licence/deposit", { bundle });
+      deposited = esc(t("c.deposited")) + "</div>";
+    } catch (err) {
+      deposited = "</div>" + failure(err);
+    }
+    return deposited + "<p>" + downloadLink(prefix + "-bundle", bundle.licence + ".bundle.json", JSON.stringify(bundle, null, 2), t("c.download_bundle"), onLeave) + " " +
+      downloadLink(prefix + "-pdf", bundle.licence + ".pdf", pdf, t("c.download_pdf"), onLeave, "application/pdf") + " " +
+      P.link("/licences/" + bundle.licence + "?v=" + bundle.version + "&d=" + bundle.data_digest, t("c.open_check")) + "</p>";
+  }
+
   /* A form input per schema property: text (or a list for `enum`), integer or checkbox. */
   function schemaForm(kind) {
     const required = kind.schema.required || [];
@@ -310,7 +345,10 @@
       '<p><button class="btn" type="submit" id="lc-issue">' + esc(t("c.issue")) + '</button></p><div id="lc-issue-out"></div></form>' +
       '<form class="panel lc-form" id="life-form"><h2>' + esc(t("c.lifecycle")) + '</h2><label class="lc-field">' + esc(t("c.licence_id")) + '<input id="lc-life-id" autocomplete="off"></label>' +
       '<label class="lc-field">' + esc(t("c.operation")) + '<select id="lc-op">' + ["suspend", "resume", "revoke", "cancel"].map((op) => '<option value="' + op + '">' + esc(t("op." + op)) + "</option>").join("") + "</select></label>" +
-      '<label class="lc-field">' + esc(t("c.reason")) + '<input id="lc-reason" autocomplete="off"></label><p><button class="btn" type="submit" id="lc-apply">' + esc(t("c.apply")) + '</button></p><div id="lc-life-out"></div></form>';
+      '<label class="lc-field">' + esc(t("c.reason")) + '<input id="lc-reason" autocomplete="off"></label><p><button class="btn" type="submit" id="lc-apply">' + esc(t("c.apply")) + '</button></p><div id="lc-life-out"></div></form>' +
+      '<form class="panel lc-form" id="change-form"><h2>' + esc(t("c.change")) + '</h2><p class="muted">' + esc(t("c.change.note")) + '</p><label class="lc-field">' + esc(t("c.change.bundle")) +
+      ' <input type="file" id="lc-chg-bundle" accept=".json,application/json"></label><div id="lc-chg-fields"></div><label class="lc-field">' + esc(t("c.reason")) +
+      '<input id="lc-chg-reason" autocomplete="off"></label><p><button class="btn" type="submit" id="lc-change">' + esc(t("c.change.sign")) + '</button></p><div id="lc-chg-out"></div></form>';
     wireKey(el, "issuer");
     const typeSelect = el.querySelector("#lc-type");
     const kindOf = () => usable.find((ty) => ty.code === typeSelect.value);
@@ -349,17 +387,40 @@
       lastIssued = bundle.licence;
       el.querySelector("#lc-life-id").value = bundle.licence;
       // The licence is on chain now: whatever the deposit does, the holder's bundle (its salts exist nowhere else) is offered.
-      let deposited;
-      try {
-        await S.postSigned(keys, licencePath(bundle.licence) + "/private", "licence/deposit", { bundle });
-        deposited = esc(t("c.deposited")) + "</div>";
-      } catch (err) {
-        deposited = "</div>" + failure(err);
+      return '<div class="msg info" id="lc-issued" data-licence="' + esc(bundle.licence) + '" data-file-digest="' + esc(bundle.file_digest) + '">' +
+        esc(t("c.issued", { id: bundle.licence })) + " " + (await handOver(keys, bundle, pdf, onLeave, "lc"));
+    });
+
+    let changing = null; // the bundle to change: the one loaded, then the version the last change made
+    const box = el.querySelector("#lc-chg-fields");
+    const showChanging = (bundle, kind) => {
+      changing = { bundle, kind };
+      box.dataset.version = String(bundle.version);
+      box.innerHTML = P.kv([[t("c.licence_id"), esc(bundle.licence)], [t("l.version"), esc(String(bundle.version))]]) + schemaForm(kind);
+      for (const input of box.querySelectorAll("[data-field]")) {
+        const value = bundle.fields[input.dataset.field];
+        if (input.type === "checkbox") input.checked = value === true;
+        else if (value !== undefined) input.value = String(value);
       }
-      return '<div class="msg info" id="lc-issued" data-licence="' + esc(bundle.licence) + '" data-file-digest="' + esc(bundle.file_digest) + '">' + esc(t("c.issued", { id: bundle.licence })) + " " + deposited + "<p>" +
-        downloadLink("lc-bundle", bundle.licence + ".bundle.json", JSON.stringify(bundle, null, 2), t("c.download_bundle"), onLeave) + " " +
-        downloadLink("lc-pdf", bundle.licence + ".pdf", pdf, t("c.download_pdf"), onLeave, "application/pdf") + " " +
-        P.link("/licences/" + bundle.licence + "?v=" + bundle.version + "&d=" + bundle.data_digest, t("c.open_check")) + "</p>";
+    };
+    el.querySelector("#lc-chg-bundle").addEventListener("change", async (ev) => {
+      try {
+        const text = (await readText(ev.target)) || "";
+        ev.target.value = ""; // so that loading the same file again (after a change) is seen
+        const bundle = parseJson(text);
+        const kind = usable.find((ty) => ty.code === bundle.type);
+        if (!kind || typeof bundle.licence !== "string" || typeof bundle.fields !== "object") throw new Refusal("bad_file", t("c.change.bundle"));
+        showChanging(bundle, kind);
+      } catch (err) { changing = null; delete box.dataset.version; box.innerHTML = failure(err); }
+    });
+    action(el.querySelector("#lc-change"), el.querySelector("#lc-chg-out"), async () => {
+      const keys = needKey("issuer");
+      if (!changing) throw new Refusal("bad_file", t("c.change.bundle"));
+      const fields = formFields(el.querySelector("#change-form"), changing.kind);
+      const { bundle, pdf } = await changeRendered(keys, changing.bundle, fields, el.querySelector("#lc-chg-reason").value.trim());
+      showChanging(bundle, changing.kind);
+      return '<div class="msg info" id="lc-changed-version" data-licence="' + esc(bundle.licence) + '" data-version="' + bundle.version + '">' +
+        esc(t("c.changed_to", { id: bundle.licence, v: bundle.version })) + " " + (await handOver(keys, bundle, pdf, onLeave, "lc-new"));
     });
 
     action(el.querySelector("#lc-apply"), el.querySelector("#lc-life-out"), async () => {

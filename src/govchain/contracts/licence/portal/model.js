@@ -86,10 +86,18 @@
     return { auth: Object.assign({}, presented.auth, { nonce: S.fromHex(presented.auth.nonce) }), sig: S.fromHex(presented.sig) };
   }
 
+  /* A version's data: fresh salts (hex, as in a bundle) and its data digest. */
+  function versionData(suite, fields) {
+    const salts = Object.fromEntries(Object.keys(fields).map((n) => [n, S.toHex(S.randomBytes(16))]));
+    return { salts, digest: fieldsDigest(suite, fields, salts) };
+  }
+
+  /* The bundle's copy of the licence file (base64) and its digest (client._file_entries). */
+  function fileEntries(suite, pdf) { return pdf ? { file: toBase64(pdf), file_digest: S.toHex(hash(suite, pdf)) } : {}; }
+
   /* What client.issue signs: the salts, digest and holder commitment, and the `issue` arguments. */
   function prepareIssue(suite, kind, typeCode, fields, holderCode, holderKey, validUntil, now) {
-    const salts = Object.fromEntries(Object.keys(fields).map((n) => [n, S.randomBytes(16)]));
-    const digest = dataDigest(suite, saltedFields(suite, fields, salts));
+    const { salts, digest } = versionData(suite, fields);
     const holderSalt = S.randomBytes(16);
     const start = now === undefined ? Date.now() : now;
     const args = {
@@ -101,15 +109,14 @@
       valid_from: start,
       valid_until: validUntil || kind.validity_days === null ? validUntil || null : start + kind.validity_days * DAY_MS,
     };
-    const saltsHex = Object.fromEntries(Object.entries(salts).map(([n, s]) => [n, S.toHex(s)]));
     /* With the licence file (its bytes), the bundle carries it as client._file_entries does. */
     const bundle = (chain, id, version, tx, pdf) => Object.assign({
       v: BUNDLE_VERSION, chain, licence: id, version, type: typeCode, fields,
-      salts: saltsHex,
+      salts,
       holder_code: holderCode, holder_salt: S.toHex(holderSalt), holder_did: holderDid(suite, holderKey),
       data_digest: S.toHex(digest), tx,
-    }, pdf ? { file: toBase64(pdf), file_digest: S.toHex(hash(suite, pdf)) } : {});
-    return { args, salts: saltsHex, bundle };
+    }, fileEntries(suite, pdf));
+    return { args, salts, bundle };
   }
 
   // --- the licence file (render.py makes it; here it is only hashed and checked) -----------
@@ -150,6 +157,6 @@
   root.GovLicence = {
     DAY_MS, fieldHash, dataDigest, saltedFields, fieldsDigest, holderCommitment, holderDid,
     disclose, checkDisclosure, authorisationSigningInput, authorise, useArgs, prepareIssue,
-    toBase64, fromBase64, fileClaim, checkFile, hash,
+    versionData, fileEntries, toBase64, fromBase64, fileClaim, checkFile, hash,
   };
 })(typeof window !== "undefined" ? window : globalThis);
