@@ -159,8 +159,12 @@ def licence_router(node: Node) -> APIRouter:
             chain=node.genesis.chain_id,
             check_base=str(request.base_url),
         )
+        try:
+            pdf = render_licence(sheet)
+        except (ValueError, OverflowError, OSError) as exc:  # a validity no calendar shows
+            raise ApiError(errors.INVALID_ARGS, f"cannot render this licence: {exc}") from None
         return Response(
-            render_licence(sheet),
+            pdf,
             media_type="application/pdf",
             headers={"Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{licence}.pdf"'},
         )

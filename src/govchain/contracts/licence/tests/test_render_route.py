@@ -92,3 +92,5 @@ def test_only_an_issuer_of_an_allowed_organisation_gets_a_file(env: Env) -> None
     assert refused(post(env, issuer, render_body(sequence=..., id=other_org, version=2))) == "invalid_args"
     assert refused(post(env, issuer, render_body(id=licence_id("BL", "org2", 1)))) == "invalid_args"
     assert refused(post(env, issuer, render_body(version=0))) == "invalid_args"
+    assert refused(post(env, issuer, render_body(valid_until=10**17))) == "invalid_args"
+    assert refused(post(env, issuer, render_body(valid_from="today"))) == "invalid_args"
