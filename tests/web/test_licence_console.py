@@ -1,6 +1,7 @@
 """The e-licence consoles end to end in the browser, on an intl and a gm consortium: issue from the issuing
-console, authorise as the holder, use and fetch as a relying party, suspend, the next use refused
-with its reason, and the regulator's dashboard counting it all. Keys are loaded from key files."""
+console (with the licence file the issuing node renders, its digest on chain), authorise as the holder,
+use and fetch as a relying party, check the licence file, suspend, the next use refused with its
+reason, and the regulator's dashboard counting it all. Keys are loaded from key files."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import zxingcpp
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from govchain.contracts.licence.client import LicenceClient
+from govchain.contracts.licence.client import LicenceClient, bundle_file
 from govchain.contracts.licence.model import DAY_MS
 from govchain.contracts.licence.samples import BUSINESS_LICENCE
+from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.sdk.client import Client
 from tests.web.conftest import RunningNode, consortium_node, enroll, key_json, licence_issuer, shot
@@ -82,6 +84,13 @@ def use_authorisation(page: Page, node: RunningNode, actors: dict[str, Path], au
     page.click("#rp-use")
 
 
+def check_file(page: Page, node: RunningNode, pdf: Path) -> None:
+    """The relying-party page's file check, with no key loaded: the file is hashed in the browser."""
+    page.goto(node.url + "/licences/relying")
+    page.set_input_files("#rp-pdf", str(pdf))
+    page.click("#rp-check")
+
+
 def read_qr(png: bytes) -> list[str]:
     """The texts of the QR codes in a screenshot, read by zxing-cpp (nothing of ours)."""
     return [code.text for code in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
@@ -107,6 +116,8 @@ def test_issue_authorise_use_suspend_and_audit(
     lid = issued.get_attribute("data-licence")
     assert lid
     bundle = download(page, "#lc-bundle", tmp_path / "bundle.json")
+    pdf_file = download(page, "#lc-pdf", tmp_path / "licence.pdf")
+    pdf = pdf_file.read_bytes()
     shot(page, f"licence-console-issued-{node.suite}")
 
     # The chain has the licence, and the issuing node's private store its data (read as the issuer).
@@ -116,6 +127,13 @@ def test_issue_authorise_use_suspend_and_audit(
     assert status["valid_until"] - status["valid_from"] == BUSINESS_LICENCE["validity_days"] * DAY_MS
     stored = issuer.personal(lid, "org2", "test: the console deposited the bundle")
     assert stored["fields"]["legal_rep"] == "赵六" and stored["holder_code"] == "91330100MA27XXXX1A"
+    # The licence file the node rendered is the one on chain, in the bundle and in the deposit.
+    digest = get_suite(node.suite).hash(pdf).hex()
+    assert pdf.startswith(b"%PDF") and status["file_digest"] == digest != status["data_digest"]
+    assert issued.get_attribute("data-file-digest") == digest
+    assert bundle_file(json.loads(bundle.read_text())) == pdf == bundle_file(stored)
+    found = LicenceClient(Client(node.url)).verify_file(pdf)
+    assert (found.code, found.licence, found.version) == ("valid", lid, 1)
 
     # 2. The holder: the licence with its live status; a multi-use authorisation for org3.
     page.goto(node.url + "/licences/holder")
@@ -123,6 +141,8 @@ def test_issue_authorise_use_suspend_and_audit(
     page.set_input_files("#hd-bundles", str(bundle))
     card = page.locator(f".lc-licence[data-licence='{lid}']")
     expect(card.locator("[data-status]")).to_have_attribute("data-status", "valid")
+    expect(card.locator("[data-file-code]")).to_have_attribute("data-file-code", "valid")
+    assert download(page, f"[id='hd-pdf-{lid}']", tmp_path / "held.pdf").read_bytes() == pdf
     page.select_option("#hd-org", "org3")
     page.fill("#hd-service", "开立银行账户")
     page.check("#hd-fields input[value=name]")
@@ -146,6 +166,25 @@ def test_issue_authorise_use_suspend_and_audit(
     expect(fields).not_to_contain_text("91330100MA27XXXX1A")
     shot(page, f"licence-console-relying-{node.suite}")
 
+    # The licence file presented to a relying party: valid; one byte changed, it matches nothing.
+    check_file(page, node, pdf_file)
+    verdict = page.locator("#rp-file-verdict")
+    expect(verdict).to_have_attribute("data-code", "valid", timeout=SLOW)
+    expect(verdict).to_have_attribute("data-version", "1")
+    expect(verdict).to_contain_text(f"此文件是 {lid} 的第 1 版")
+    at = len(pdf) // 2
+    altered = tmp_path / "altered.pdf"
+    altered.write_bytes(pdf[:at] + bytes([pdf[at] ^ 1]) + pdf[at + 1 :])
+    check_file(page, node, altered)
+    expect(verdict).to_have_attribute("data-code", "file_mismatch", timeout=SLOW)
+    expect(verdict).to_contain_text("文件与链上任何版本都不一致")
+    shot(page, f"licence-console-file-mismatch-{node.suite}")
+    page.click("#lang")
+    page.set_input_files("#rp-pdf", str(altered))
+    page.click("#rp-check")
+    expect(verdict).to_contain_text("The file matches no version on chain")
+    page.click("#lang")
+
     # 4. The issuer suspends the licence.
     page.goto(node.url + "/licences/issuer")
     load_key(page, actors["issuer"])
@@ -165,6 +204,9 @@ def test_issue_authorise_use_suspend_and_audit(
     expect(refused).to_have_attribute("data-code", "licence_not_valid", timeout=SLOW)
     expect(refused).to_contain_text("证照当前不是有效状态")
     shot(page, f"licence-console-refused-{node.suite}")
+    check_file(page, node, pdf_file)
+    expect(page.locator("#rp-file-verdict")).to_have_attribute("data-code", "suspended", timeout=SLOW)
+    expect(page.locator("#rp-file-verdict")).to_contain_text("已暂停")
 
     # 6. The regulator's dashboard counts what happened, as the chain's own stats say.
     page.goto(node.url + "/licences/regulator")
@@ -186,6 +228,56 @@ def test_issue_authorise_use_suspend_and_audit(
     shot(page, f"licence-console-regulator-{node.suite}")
     page.click("#lang")
     expect(page.locator("h1")).to_have_text("Regulator dashboard")
+
+
+def test_change_in_the_console_makes_a_new_file(
+    page: Page, desk_node: RunningNode, actors: dict[str, Path], tmp_path: Path
+) -> None:
+    """变更 from the issuing console: the current bundle loaded, one field edited, version 2 with its own
+    file on chain; the old file is then `superseded`, a stale bundle refused with `conflict`."""
+    node = desk_node
+    issuer = LicenceClient(Client(node.url, key=KeyFile.load(actors["issuer"]).keys))
+    holder = issuer.suite.generate_keypair()
+    fields = {"name": "某某文具店", "credit_code": "92330100MA2XXXXX2D", "scope": "文具零售"}
+    first = issuer.issue("BL", fields, fields["credit_code"], holder.public)
+    old_pdf, old_bundle = bundle_file(first), tmp_path / "v1.bundle.json"
+    assert old_pdf is not None
+    old_bundle.write_text(json.dumps(first, ensure_ascii=False))
+    (tmp_path / "v1.pdf").write_bytes(old_pdf)
+
+    page.goto(node.url + "/licences/issuer")
+    load_key(page, actors["issuer"])
+    page.set_input_files("#lc-chg-bundle", str(old_bundle))
+    expect(page.locator("#lc-chg-fields")).to_have_attribute("data-version", "1")
+    scope = page.locator("#change-form [data-field=scope]")
+    expect(scope).to_have_value("文具零售")
+    scope.fill("文具、图书零售")
+    page.fill("#lc-chg-reason", "经营范围变更")
+    page.click("#lc-change")
+    changed = page.locator("#lc-changed-version")
+    expect(changed).to_have_attribute("data-version", "2", timeout=SLOW)
+    new_pdf = download(page, "#lc-new-pdf", tmp_path / "v2.pdf").read_bytes()
+    new_bundle = json.loads(download(page, "#lc-new-bundle", tmp_path / "v2.bundle.json").read_text())
+    assert new_bundle["version"] == 2 and new_bundle["fields"]["scope"] == "文具、图书零售"
+    assert bundle_file(new_bundle) == new_pdf != old_pdf
+    status = issuer.status(first["licence"])
+    assert status["file_digest"] == get_suite(node.suite).hash(new_pdf).hex()
+    assert status["data_digest"] == new_bundle["data_digest"] != first["data_digest"]
+    found = issuer.verify_file(new_pdf)
+    assert (found.code, found.version) == ("valid", 2)
+    shot(page, f"licence-console-changed-{node.suite}")
+    # The stale bundle again: refused before anything is rendered or signed.
+    expect(page.locator("#lc-chg-fields")).to_have_attribute("data-version", "2")
+    page.set_input_files("#lc-chg-bundle", str(old_bundle))
+    expect(page.locator("#lc-chg-fields")).to_have_attribute("data-version", "1")
+    page.click("#lc-change")
+    expect(page.locator("#lc-chg-out .msg.error")).to_have_attribute("data-code", "conflict", timeout=SLOW)
+    assert issuer.status(first["licence"])["version"] == 2
+    # The old file, presented to a relying party: superseded.
+    check_file(page, node, tmp_path / "v1.pdf")
+    verdict = page.locator("#rp-file-verdict")
+    expect(verdict).to_have_attribute("data-code", "superseded", timeout=SLOW)
+    expect(verdict).to_contain_text("已被新版本取代")
 
 
 def test_refusals_are_explained(page: Page, desk_node: RunningNode, actors: dict[str, Path]) -> None:

@@ -4,6 +4,7 @@ files and the licence's digests, commitments and authorisations, on both suites.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from playwright.sync_api import Browser, Page
 
 from govchain import codec
 from govchain.contracts.licence.client import _disclosure_from_json
+from govchain.contracts.licence.filecheck import check_file
 from govchain.contracts.licence.model import (
     authorisation_signing_input,
     check_authorisation,
@@ -24,7 +26,10 @@ from govchain.contracts.licence.model import (
     holder_commitment,
     holder_did,
     licence_id,
+    parse_type,
 )
+from govchain.contracts.licence.render import LicenceSheet, file_claim, render_licence
+from govchain.contracts.licence.samples import BUSINESS_LICENCE
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.ledger.requests import verify_request
@@ -216,6 +221,75 @@ def test_licence_model_agrees(signer: Page, suite_name: str) -> None:
     assert suite.verify(holder.public, authorisation_signing_input(auth), bytes.fromhex(presented["sig"]))
     shown = check_disclosure(suite, _disclosure_from_json(presented["disclosure"]), digest)
     assert shown == {"name": fields["name"], "legal_rep": "赵六"}
+
+
+@pytest.mark.parametrize("suite_name", SUITES)
+def test_licence_file_checks_agree(signer: Page, suite_name: str) -> None:
+    """model.js's file claim, digest, base64 and file check against render.py's and filecheck.py's, on a
+    rendered licence, the same file with one byte changed, and a file that names no licence."""
+    suite = get_suite(suite_name)
+    fields = {"name": "杭州某某科技有限公司", "credit_code": "91330100MA27XXXX1A"}
+    lid = licence_id("BL", "org2", 5)
+    digest = fields_digest(suite, fields, {name: "11" * 16 for name in fields})
+    pdf = render_licence(
+        LicenceSheet(parse_type("BL", BUSINESS_LICENCE), lid, 2, "org2", "", 0, None, fields, digest,
+                     "chain-a", "https://portal.example")
+    )  # fmt: skip
+    at = len(pdf) // 2
+    files = [pdf, pdf[:at] + bytes([pdf[at] ^ 1]) + pdf[at + 1 :], b"%PDF-1.4 another document"]
+    chain = {"matches": [{"version": 2, "as": "file", "status": "superseded"}]}
+    known = {suite.hash(pdf).hex()}
+
+    def lookup(licence: str, hex_digest: str) -> dict[str, Any]:
+        if licence != lid:
+            raise LookupError(f"no licence {licence}")
+        return chain if hex_digest in known else {"matches": []}
+
+    out = signer.evaluate(
+        """async ([suite, files, chain, known, lid]) => {
+          const L = GovLicence, S = GovSign;
+          const lookup = async (licence, digest) => {
+            if (licence !== lid) throw new Error("no licence " + licence);
+            return known.includes(digest) ? chain : { matches: [] };
+          };
+          const out = [];
+          for (const text of files) {
+            const bytes = L.fromBase64(text);
+            out.push({
+              same: L.toBase64(bytes) === text, claim: L.fileClaim(bytes),
+              digest: S.toHex(L.hash(suite, bytes)),
+              own: await L.checkFile(suite, "chain-a", bytes, null, lookup),
+              named: await L.checkFile(suite, "chain-a", bytes, lid, lookup),
+              elsewhere: (await L.checkFile(suite, "chain-b", bytes, null, lookup)).code,
+            });
+          }
+          const data = L.versionData(suite, { name: "x", n: 3 });
+          out.push({ salts: data.salts, digest: S.toHex(data.digest) });
+          return out;
+        }""",
+        [suite_name, [base64.b64encode(f).decode() for f in files], chain, sorted(known), lid],
+    )
+    fresh = out.pop()  # a new version's salts and digest, as client._new_version makes them
+    assert len(set(fresh["salts"].values())) == 2 and all(len(v) == 32 for v in fresh["salts"].values())
+    assert fresh["digest"] == fields_digest(suite, {"name": "x", "n": 3}, fresh["salts"]).hex()
+    for file, seen in zip(files, out, strict=True):
+        claim = file_claim(file)
+        assert seen["same"] and seen["digest"] == suite.hash(file).hex()
+        expected = None if claim is None else {
+            "licence": claim.licence, "version": claim.version, "chain": claim.chain,
+            "data_digest": claim.data_digest.hex(),
+        }  # fmt: skip
+        assert seen["claim"] == expected
+        for key, given_id, chain_id in (("own", None, "chain-a"), ("named", lid, "chain-a")):
+            verdict = check_file(suite, chain_id, file, given_id, lookup)
+            browser = seen[key]
+            assert browser == {
+                "ok": verdict.ok, "code": verdict.code, "licence": verdict.licence,
+                "version": verdict.version, "digest": verdict.digest,
+            }  # fmt: skip
+        assert seen["elsewhere"] == check_file(suite, "chain-b", file, None, lookup).code
+    assert [seen["own"]["code"] for seen in out] == ["superseded", "file_mismatch", "file_unknown"]
+    assert out[0]["elsewhere"] == "wrong_chain"
 
 
 def _submit_from_browser(page: Page, node: RunningNode, key_text: str) -> dict[str, Any]:

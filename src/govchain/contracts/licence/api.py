@@ -8,29 +8,47 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import Response
 
 from govchain import codec
 from govchain.api.common import ApiError, jsonable, parse_hex
-from govchain.contracts.licence.contract import NAME, record_key
+from govchain.contracts.licence.client import check_fields
+from govchain.contracts.licence.contract import ISSUER_NOT_ALLOWED, ISSUERS, MAX_SEQUENCE, NAME, record_key
 from govchain.contracts.licence.filecheck import check_file
 from govchain.contracts.licence.model import (
     REGISTRY_KIND,
     STATUS_PURPOSES,
+    check_licence_id,
     disclose,
     fields_digest,
     licence_id,
     parse_type,
 )
+from govchain.contracts.licence.render import LicenceSheet, render_licence
 from govchain.contracts.licence.vc import status_list_credential
 from govchain.ledger import errors
 from govchain.ledger.errors import TxRejected
 from govchain.ledger.governance import versioned
+from govchain.ledger.membership import authorize
 from govchain.ledger.requests import verify_request
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
 from govchain.node.receipts import build_state_proof
+from govchain.sdk.client import SdkError
+from govchain.store.sqlite import Store
 
 MAX_FILE = 16 * 1024 * 1024
+RENDER_ARGS = {"type", "version", "fields", "salts", "valid_from", "valid_until"}
+
+
+class _Committed:
+    """Committed state, read by full key (what membership.authorize reads)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.store.state_get(key)
 
 
 def licence_router(node: Node) -> APIRouter:
@@ -80,6 +98,76 @@ def licence_router(node: Node) -> APIRouter:
         if found is None:
             raise ApiError("unknown_licence_type", f"no licence type '{code}' is registered", 404)
         return found
+
+    @router.post("/render")
+    def render(request: Request, envelope: dict[str, Any] = Body(...)) -> Response:
+        """The licence file (PDF) for a licence about to be issued or changed, for a browser that
+        cannot render it: a signed request (purpose `licence/render`) from an `issuer` of an
+        organisation the type allows, naming the `sequence` (or, for a later version, the `id`).
+        The same render.py as the CLI, so the same inputs give the same bytes. Nothing is kept."""
+        body, signer = signed(envelope, "licence/render")
+        if not set(body) >= RENDER_ARGS or ("sequence" in body) == ("id" in body):
+            raise ApiError(
+                errors.INVALID_ARGS,
+                f"render takes {', '.join(sorted(RENDER_ARGS))} and one of 'sequence' or 'id'",
+            )
+        code = body["type"]
+        found = types_in_force().get(code) if type(code) is str else None
+        if found is None or "unusable" in found:
+            raise ApiError("unknown_licence_type", f"no usable licence type '{code}' is registered", 404)
+        kind = parse_type(code, {k: v for k, v in found.items() if k != "code"})
+        orgs = node.current_orgs()
+        try:
+            member = authorize(
+                node.chain.consortium, _Committed(node.store), signer, ISSUERS, int(time.time() * 1000), orgs
+            )
+        except TxRejected as exc:
+            raise ApiError(exc.code, exc.message, 403) from None
+        if member is None:
+            raise ApiError("not_a_consortium", "licence files are rendered on a consortium chain", 403)
+        if member.org not in kind.issuers:
+            raise ApiError(
+                ISSUER_NOT_ALLOWED, f"organisation {member.org} may not issue {code} licences", 403
+            )
+        fields, version = body["fields"], body["version"]
+        try:
+            if type(fields) is not dict:
+                raise ValueError("'fields' must be a map")
+            check_fields(kind, fields)
+            digest = fields_digest(node.suite, fields, body["salts"])
+            licence = _render_id(body, code, member.org)
+            if type(version) is not int or version < 1:
+                raise ValueError("'version' must be a whole number from 1")
+        except SdkError as exc:
+            raise ApiError(exc.code, exc.message) from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ApiError(errors.INVALID_ARGS, f"cannot render this licence: {exc}") from None
+        validity = (body["valid_from"], body["valid_until"])
+        if type(validity[0]) is not int or not (validity[1] is None or type(validity[1]) is int):
+            raise ApiError(errors.INVALID_ARGS, "'valid_from' (ms) and 'valid_until' (ms or null)")
+        org = orgs.get(member.org)
+        sheet = LicenceSheet(
+            kind=kind,
+            licence=licence,
+            version=version,
+            org=member.org,
+            org_name=org.name_zh if org is not None else "",
+            valid_from=validity[0],
+            valid_until=validity[1],
+            fields=fields,
+            data_digest=digest,
+            chain=node.genesis.chain_id,
+            check_base=str(request.base_url),
+        )
+        try:
+            pdf = render_licence(sheet)
+        except (ValueError, OverflowError, OSError) as exc:  # a validity no calendar shows
+            raise ApiError(errors.INVALID_ARGS, f"cannot render this licence: {exc}") from None
+        return Response(
+            pdf,
+            media_type="application/pdf",
+            headers={"Cache-Control": "no-store", "Content-Disposition": f'inline; filename="{licence}.pdf"'},
+        )
 
     @router.get("/status-lists/{purpose}")
     def status_list(purpose: str, request: Request) -> dict[str, Any]:
@@ -229,6 +317,19 @@ def licence_router(node: Node) -> APIRouter:
             "service": auth["service"],
             "disclosure": jsonable(shown),
         }
+
+    def _render_id(body: dict[str, Any], code: str, org: str) -> str:
+        """The licence id a render names: from its sequence, or its id, which must be this type's
+        and the signer's organisation's."""
+        if "sequence" in body:
+            sequence = body["sequence"]
+            if type(sequence) is not int or not 0 < sequence <= MAX_SEQUENCE:
+                raise ValueError(f"'sequence' must be a whole number 1..{MAX_SEQUENCE}")
+            return licence_id(code, org, sequence)
+        lid = check_licence_id(body["id"])
+        if not lid.startswith(f"{code}-{org}-"):
+            raise ValueError(f"{lid} is not a {code} licence of {org}")
+        return lid
 
     def file_matches(encoded: Any, digest: bytes) -> bool:
         try:

@@ -50,6 +50,13 @@
       "rc.invalid_args": "参数有误。", "rc.conflict": "版本冲突。", "rc.wrong_chain": "不是本链的请求。", "rc.expired": "签名已过期，请重试。", "rc.bad_signature": "签名无效。",
       "rc.unknown_tx": "没有这笔交易。", "rc.schema_invalid": "证照数据不符合证照类型的格式要求。", "rc.wrong_holder_key": "此密钥不是该证照的持证人密钥。",
       "rc.bad_key_file": "不是可用的密钥文件。", "rc.wrong_suite": "密钥的密码算法与本链不一致。", "rc.no_key": "请先载入密钥文件。", "rc.bad_file": "文件无法读取（不是 JSON？）。",
+      "c.change": "证照变更（新版本）", "c.change.note": "载入证照当前版本的证照包，修改数据后签名：新版本的证照文件由本节点生成，摘要随变更上链。", "c.change.bundle": "当前证照包",
+      "c.change.sign": "签名并变更", "c.changed_to": "{id} 已变更为第 {v} 版。",
+      "c.download_pdf": "下载证照文件（PDF）", "c.file_check": "核验证照文件", "c.file_note": "文件只在本浏览器中计算摘要，不会上传：节点只收到摘要。",
+      "c.pdf_file": "证照文件（PDF）", "c.pdf_id": "证照编号（可选：文件未注明时填写）", "c.check_file": "核验文件", "c.file_is": "此文件是 {id} 的第 {v} 版，该版本：{status}",
+      "c.file_matches": "证照文件与链上第 {v} 版一致：{status}", "c.no_file": "此证照包不含证照文件。",
+      "rc.file_mismatch": "文件与链上任何版本都不一致：已被改动，或从未签发。", "rc.file_unknown": "文件未注明是哪个证照：请填写证照编号。", "rc.sequence_taken": "证照编号已被占用，请重试。",
+      "rc.malformed": "请求格式不对（未签名？）。",
       "rc.offline": "无法连接节点。", "rc.not_committed": "交易未能及时上链，请稍后查看。", "rc.read_not_committed": "查阅记录未能及时上链，请重试。", "rc.replayed": "这笔交易已提交过。",
     },
     en: {
@@ -82,6 +89,13 @@
       "rc.invalid_args": "Invalid arguments.", "rc.conflict": "Version conflict.", "rc.wrong_chain": "Meant for another chain.", "rc.expired": "The signature expired: try again.", "rc.bad_signature": "Bad signature.",
       "rc.unknown_tx": "No such transaction.", "rc.schema_invalid": "The data does not fit the licence type's schema.", "rc.wrong_holder_key": "This key is not the licence holder's key.",
       "rc.bad_key_file": "Not a usable key file.", "rc.wrong_suite": "The key's suite is not this chain's.", "rc.no_key": "Load a key file first.", "rc.bad_file": "Cannot read the file (not JSON?).",
+      "c.change": "Change a licence (new version)", "c.change.note": "Load the licence's current bundle, edit the data and sign: this node renders the new version's file, whose digest goes on chain with the change.", "c.change.bundle": "Current bundle",
+      "c.change.sign": "Sign and change", "c.changed_to": "{id} is now version {v}.",
+      "c.download_pdf": "Download the licence file (PDF)", "c.file_check": "Check a licence file", "c.file_note": "The file is hashed in this browser, never uploaded: the node sees only its digest.",
+      "c.pdf_file": "Licence file (PDF)", "c.pdf_id": "Licence id (optional: if the file does not name it)", "c.check_file": "Check the file", "c.file_is": "This file is version {v} of {id}, which is: {status}",
+      "c.file_matches": "The licence file matches version {v} on chain: {status}", "c.no_file": "This bundle holds no licence file.",
+      "rc.file_mismatch": "The file matches no version on chain: it was altered, or never issued.", "rc.file_unknown": "The file names no licence: give the licence id.", "rc.sequence_taken": "That licence number was taken: try again.",
+      "rc.malformed": "Malformed request (not signed?).",
       "rc.offline": "Cannot reach the node.", "rc.not_committed": "Not committed in time: look again later.", "rc.read_not_committed": "The read was not committed in time: try again.", "rc.replayed": "This transaction was already submitted.",
     },
   });
@@ -142,9 +156,9 @@
     return held[role];
   }
 
-  /* A download link for `text`; the object URL is released when the page is left. */
-  function downloadLink(id, name, text, label, onLeave) {
-    const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+  /* A download link for `data` (text, or bytes); the object URL is released when the page is left. */
+  function downloadLink(id, name, data, label, onLeave, type) {
+    const url = URL.createObjectURL(new Blob([data], { type: type || "application/json" }));
     onLeave(() => URL.revokeObjectURL(url));
     return '<a class="btn secondary" id="' + esc(id) + '" download="' + esc(name) + '" href="' + esc(url) + '">' + esc(label) + "</a>";
   }
@@ -189,7 +203,98 @@
     return P.kv(Object.entries(fields).map(([k, v]) => [k, esc(typeof v === "string" ? v : JSON.stringify(v))]));
   }
 
+  /* GovLicence.checkFile's lookup: the public status reply for a digest. */
+  function byDigest(id, digest) { return api(licencePath(id) + "?digest=" + digest); }
+
+  /* A file check's verdict, translated: the matched version's status, or why nothing matched. */
+  function fileVerdict(id, verdict) {
+    const text = verdict.version ? t("c.file_is", { id: verdict.licence, v: verdict.version, status: t("s." + verdict.code) }) : t("rc." + verdict.code);
+    return '<div class="msg ' + (verdict.ok ? "info" : "error") + '" id="' + esc(id) + '" role="status" data-code="' + esc(verdict.code) + '"' +
+      (verdict.version ? ' data-version="' + verdict.version + '"' : "") + ">" + esc(text) + ' <span class="muted">' + esc(verdict.digest) + "</span></div>";
+  }
+
   // --- issuing console (client.issue, deposit, transition) ----------------------------
+
+  const SEQUENCE_ATTEMPTS = 8; // as client.SEQUENCE_ATTEMPTS
+
+  /* client.issuer_org: the organisation of this key among those that may issue `kind`. */
+  async function issuerOrg(keys, kind) {
+    const mine = S.toHex(keys.public);
+    for (const org of kind.issuers.slice().sort()) {
+      const { members } = await api("/v1/members?org=" + encodeURIComponent(org));
+      if (members.some((m) => m.key === mine)) return org;
+    }
+    throw new Refusal("issuer_not_allowed", kind.code);
+  }
+
+  /* The licence file, rendered by this (the issuing) node for its own issuer: a signed request
+   * (POST /v1/licences/render), since reportlab does not run in a browser. Returns the PDF's bytes. */
+  async function renderFile(keys, body) {
+    const { id: chainId } = await S.chain();
+    let res;
+    try {
+      res = await fetch("/v1/licences/render", { method: "POST", headers: { accept: "application/pdf", "content-type": "application/json" },
+        body: JSON.stringify(S.signRequest(keys, chainId, "licence/render", body)) });
+    } catch (e) { throw new Refusal("offline", ""); }
+    if (!res.ok) {
+      let err = {};
+      try { err = (await res.json()).error || {}; } catch (e) { err = {}; }
+      throw new Refusal(err.code || "http_" + res.status, err.message || "HTTP " + res.status);
+    }
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /* client._issue_rendered: next free sequence, render for that id, issue with that sequence and
+   * the file's digest; on `sequence_taken` (another issue came first), the next one. */
+  async function issueRendered(keys, kind, fields, prepared) {
+    const org = await issuerOrg(keys, kind);
+    let tried = 0;
+    for (let i = 0; i < SEQUENCE_ATTEMPTS; i++) {
+      const next = await api("/v1/licences/types/" + encodeURIComponent(kind.code) + "/next-sequence?org=" + encodeURIComponent(org));
+      const sequence = Math.max(next.sequence, tried + 1);
+      const pdf = await renderFile(keys, { type: kind.code, sequence, version: 1, fields, salts: prepared.salts,
+        valid_from: prepared.args.valid_from, valid_until: prepared.args.valid_until });
+      try {
+        const done = await S.call(keys, "licence", "issue", Object.assign({}, prepared.args, { sequence, file_digest: L.hash(keys.suite, pdf) }));
+        return { done, pdf };
+      } catch (err) {
+        if (err.code !== "sequence_taken") throw err;
+        tried = sequence;
+      }
+    }
+    throw new Refusal("sequence_taken", SEQUENCE_ATTEMPTS + " sequences in a row were taken");
+  }
+
+  /* client.change: version current + 1 from the current bundle, its file rendered for that version
+   * and its digest on chain with the change (`conflict` if the bundle or the version is stale). */
+  async function changeRendered(keys, bundle, fields, reason) {
+    const current = await api(licencePath(bundle.licence));
+    if (bundle.version !== current.version) {
+      throw new Refusal("conflict", "the bundle is version " + bundle.version + " but " + bundle.licence + " is at version " + current.version);
+    }
+    const data = L.versionData(keys.suite, fields);
+    const version = current.version + 1;
+    const pdf = await renderFile(keys, { type: bundle.type, id: bundle.licence, version, fields, salts: data.salts,
+      valid_from: current.valid_from, valid_until: current.valid_until });
+    const done = await S.call(keys, "licence", "change", { id: bundle.licence, reason, data_digest: data.digest, file_digest: L.hash(keys.suite, pdf), version });
+    const { result } = await api("/v1/txs/" + done.id);
+    const next = Object.assign({}, bundle, { version: result.data.version, fields, salts: data.salts, data_digest: S.toHex(data.digest) }, L.fileEntries(keys.suite, pdf));
+    return { bundle: next, pdf };
+  }
+
+  /* The issuer's hand-over: the deposit (its failure shown, the bundle offered anyway), the bundle and the PDF. */
+  async function handOver(keys, bundle, pdf, onLeave, prefix) {
+    let deposited;
+    try {
+      await S.postSigned(keys, licencePath(bundle.licence) + "/private", "licence/deposit", { bundle });
+      deposited = esc(t("c.deposited")) + "</div>";
+    } catch (err) {
+      deposited = "</div>" + failure(err);
+    }
+    return deposited + "<p>" + downloadLink(prefix + "-bundle", bundle.licence + ".bundle.json", JSON.stringify(bundle, null, 2), t("c.download_bundle"), onLeave) + " " +
+      downloadLink(prefix + "-pdf", bundle.licence + ".pdf", pdf, t("c.download_pdf"), onLeave, "application/pdf") + " " +
+      P.link("/licences/" + bundle.licence + "?v=" + bundle.version + "&d=" + bundle.data_digest, t("c.open_check")) + "</p>";
+  }
 
   /* A form input per schema property: text (or a list for `enum`), integer or checkbox. */
   function schemaForm(kind) {
@@ -240,7 +345,10 @@
       '<p><button class="btn" type="submit" id="lc-issue">' + esc(t("c.issue")) + '</button></p><div id="lc-issue-out"></div></form>' +
       '<form class="panel lc-form" id="life-form"><h2>' + esc(t("c.lifecycle")) + '</h2><label class="lc-field">' + esc(t("c.licence_id")) + '<input id="lc-life-id" autocomplete="off"></label>' +
       '<label class="lc-field">' + esc(t("c.operation")) + '<select id="lc-op">' + ["suspend", "resume", "revoke", "cancel"].map((op) => '<option value="' + op + '">' + esc(t("op." + op)) + "</option>").join("") + "</select></label>" +
-      '<label class="lc-field">' + esc(t("c.reason")) + '<input id="lc-reason" autocomplete="off"></label><p><button class="btn" type="submit" id="lc-apply">' + esc(t("c.apply")) + '</button></p><div id="lc-life-out"></div></form>';
+      '<label class="lc-field">' + esc(t("c.reason")) + '<input id="lc-reason" autocomplete="off"></label><p><button class="btn" type="submit" id="lc-apply">' + esc(t("c.apply")) + '</button></p><div id="lc-life-out"></div></form>' +
+      '<form class="panel lc-form" id="change-form"><h2>' + esc(t("c.change")) + '</h2><p class="muted">' + esc(t("c.change.note")) + '</p><label class="lc-field">' + esc(t("c.change.bundle")) +
+      ' <input type="file" id="lc-chg-bundle" accept=".json,application/json"></label><div id="lc-chg-fields"></div><label class="lc-field">' + esc(t("c.reason")) +
+      '<input id="lc-chg-reason" autocomplete="off"></label><p><button class="btn" type="submit" id="lc-change">' + esc(t("c.change.sign")) + '</button></p><div id="lc-chg-out"></div></form>';
     wireKey(el, "issuer");
     const typeSelect = el.querySelector("#lc-type");
     const kindOf = () => usable.find((ty) => ty.code === typeSelect.value);
@@ -273,22 +381,46 @@
       const validUntil = until ? Date.parse(until + "T23:59:59") : null;
       const { id: chainId } = await S.chain();
       const prepared = L.prepareIssue(keys.suite, kind, kind.code, fields, holderCode, holderKey, validUntil);
-      const done = await S.call(keys, "licence", "issue", prepared.args);
+      const { done, pdf } = await issueRendered(keys, kind, fields, prepared);
       const { result } = await api("/v1/txs/" + done.id);
-      const bundle = prepared.bundle(chainId, result.data.id, result.data.version, done.id);
+      const bundle = prepared.bundle(chainId, result.data.id, result.data.version, done.id, pdf);
       lastIssued = bundle.licence;
       el.querySelector("#lc-life-id").value = bundle.licence;
       // The licence is on chain now: whatever the deposit does, the holder's bundle (its salts exist nowhere else) is offered.
-      let deposited;
-      try {
-        await S.postSigned(keys, licencePath(bundle.licence) + "/private", "licence/deposit", { bundle });
-        deposited = esc(t("c.deposited")) + "</div>";
-      } catch (err) {
-        deposited = "</div>" + failure(err);
+      return '<div class="msg info" id="lc-issued" data-licence="' + esc(bundle.licence) + '" data-file-digest="' + esc(bundle.file_digest) + '">' +
+        esc(t("c.issued", { id: bundle.licence })) + " " + (await handOver(keys, bundle, pdf, onLeave, "lc"));
+    });
+
+    let changing = null; // the bundle to change: the one loaded, then the version the last change made
+    const box = el.querySelector("#lc-chg-fields");
+    const showChanging = (bundle, kind) => {
+      changing = { bundle, kind };
+      box.dataset.version = String(bundle.version);
+      box.innerHTML = P.kv([[t("c.licence_id"), esc(bundle.licence)], [t("l.version"), esc(String(bundle.version))]]) + schemaForm(kind);
+      for (const input of box.querySelectorAll("[data-field]")) {
+        const value = bundle.fields[input.dataset.field];
+        if (input.type === "checkbox") input.checked = value === true;
+        else if (value !== undefined) input.value = String(value);
       }
-      return '<div class="msg info" id="lc-issued" data-licence="' + esc(bundle.licence) + '">' + esc(t("c.issued", { id: bundle.licence })) + " " + deposited + "<p>" +
-        downloadLink("lc-bundle", bundle.licence + ".bundle.json", JSON.stringify(bundle, null, 2), t("c.download_bundle"), onLeave) + " " +
-        P.link("/licences/" + bundle.licence + "?v=" + bundle.version + "&d=" + bundle.data_digest, t("c.open_check")) + "</p>";
+    };
+    el.querySelector("#lc-chg-bundle").addEventListener("change", async (ev) => {
+      try {
+        const text = (await readText(ev.target)) || "";
+        ev.target.value = ""; // so that loading the same file again (after a change) is seen
+        const bundle = parseJson(text);
+        const kind = usable.find((ty) => ty.code === bundle.type);
+        if (!kind || typeof bundle.licence !== "string" || typeof bundle.fields !== "object") throw new Refusal("bad_file", t("c.change.bundle"));
+        showChanging(bundle, kind);
+      } catch (err) { changing = null; delete box.dataset.version; box.innerHTML = failure(err); }
+    });
+    action(el.querySelector("#lc-change"), el.querySelector("#lc-chg-out"), async () => {
+      const keys = needKey("issuer");
+      if (!changing) throw new Refusal("bad_file", t("c.change.bundle"));
+      const fields = formFields(el.querySelector("#change-form"), changing.kind);
+      const { bundle, pdf } = await changeRendered(keys, changing.bundle, fields, el.querySelector("#lc-chg-reason").value.trim());
+      showChanging(bundle, changing.kind);
+      return '<div class="msg info" id="lc-changed-version" data-licence="' + esc(bundle.licence) + '" data-version="' + bundle.version + '">' +
+        esc(t("c.changed_to", { id: bundle.licence, v: bundle.version })) + " " + (await handOver(keys, bundle, pdf, onLeave, "lc-new"));
     });
 
     action(el.querySelector("#lc-apply"), el.querySelector("#lc-life-out"), async () => {
@@ -305,9 +437,21 @@
 
   // --- holder (client.authorise) -------------------------------------------------------
 
-  async function holderCards(el) {
+  /* A bundle's licence file: a download link, and whether it matches the chain (checked here, by digest). */
+  async function holderFile(bundle, suite, onLeave) {
+    if (typeof bundle.file !== "string") return '<p class="muted">' + esc(t("c.no_file")) + "</p>";
+    let pdf;
+    try { pdf = L.fromBase64(bundle.file); } catch (e) { return failure(new Refusal("bad_file", "file")); }
+    const verdict = await L.checkFile(suite, bundle.chain, pdf, bundle.licence, byDigest);
+    const text = verdict.version ? t("c.file_matches", { v: verdict.version, status: t("s." + verdict.code) }) : t("rc." + verdict.code);
+    return '<div class="lc-file"><div class="msg ' + (verdict.ok ? "info" : "error") + '" data-file-code="' + esc(verdict.code) + '">' + esc(text) + "</div><p>" +
+      downloadLink("hd-pdf-" + bundle.licence, bundle.licence + ".pdf", pdf, t("c.download_pdf"), onLeave, "application/pdf") + "</p></div>";
+  }
+
+  async function holderCards(el, onLeave) {
     const box = el.querySelector("#hd-list");
     if (!holderBundles.size) { box.innerHTML = P.message("info", t("c.none_loaded")); return; }
+    const { suite } = await S.chain();
     const cards = [];
     for (const bundle of holderBundles.values()) {
       let status;
@@ -316,7 +460,7 @@
       cards.push('<div class="panel lc-licence" data-licence="' + esc(bundle.licence) + '"><h2>' + P.link("/licences/" + bundle.licence, bundle.licence) + " " +
         (status ? statusTag(status) : "") + "</h2>" + (mismatch ? P.message("error", t("c.key_mismatch")) : "") +
         P.kv([[t("l.type"), esc(bundle.type)], [t("l.version"), esc(String(bundle.version))], ["DID", P.hex(bundle.holder_did)]]) + fieldsTable(bundle.fields) +
-        "<p>" + P.link("/licences/" + bundle.licence, t("c.history")) + "</p></div>");
+        (await holderFile(bundle, suite, onLeave)) + "<p>" + P.link("/licences/" + bundle.licence, t("c.history")) + "</p></div>");
     }
     box.innerHTML = cards.join("");
   }
@@ -343,7 +487,7 @@
       '<div class="panel"><label>' + esc(t("c.bundles")) + ' <input type="file" id="hd-bundles" multiple accept=".json,application/json"></label><div id="hd-load-out"></div></div>' +
       "<h2>" + esc(t("c.my")) + '</h2><div id="hd-list"></div><div id="hd-auth"></div><p class="muted">' + esc(t("c.uses_note")) + "</p>";
     const refresh = async () => {
-      await holderCards(el);
+      await holderCards(el, onLeave);
       if (!alive()) return;
       el.querySelector("#hd-auth").innerHTML = authForm(orgs);
       const form = el.querySelector("#auth-form");
@@ -384,11 +528,22 @@
   // --- relying party (client.use, client.fetch) --------------------------------------------
 
   P.route("/licences/relying", async ({ el }) => {
+    const fileCheck = '<form class="panel lc-form" id="rp-file-form"><h2>' + esc(t("c.file_check")) + '</h2><p class="muted">' + esc(t("c.file_note")) + "</p>" +
+      '<label class="lc-field">' + esc(t("c.pdf_file")) + '<input type="file" id="rp-pdf" accept=".pdf,application/pdf"></label>' +
+      '<label class="lc-field">' + esc(t("c.pdf_id")) + '<input id="rp-pdf-id" autocomplete="off"></label>' +
+      '<p><button class="btn" type="submit" id="rp-check">' + esc(t("c.check_file")) + '</button></p><div id="rp-file-out"></div></form>';
     el.innerHTML = tabs("relying") + "<h1>" + esc(t("c.relying")) + '</h1><p class="muted">' + esc(t("c.desk.note")) + "</p>" + keyPanel("relying") +
       '<form class="panel lc-form" id="rp-form"><label class="lc-field">' + esc(t("c.auth_file")) + '<input type="file" id="rp-file" accept=".json,application/json"></label>' +
       '<label class="lc-field">' + esc(t("c.auth_paste")) + '<textarea id="rp-json" rows="4" spellcheck="false"></textarea></label>' +
-      '<p><button class="btn" type="submit" id="rp-use">' + esc(t("c.use")) + '</button></p><div id="rp-out"></div></form>';
+      '<p><button class="btn" type="submit" id="rp-use">' + esc(t("c.use")) + '</button></p><div id="rp-out"></div></form>' + fileCheck;
     wireKey(el, "relying");
+    action(el.querySelector("#rp-check"), el.querySelector("#rp-file-out"), async () => {
+      const file = el.querySelector("#rp-pdf").files[0];
+      if (!file) throw new Refusal("invalid_args", t("c.pdf_file"));
+      const { id: chainId, suite } = await S.chain();
+      const pdf = new Uint8Array(await file.arrayBuffer());
+      return fileVerdict("rp-file-verdict", await L.checkFile(suite, chainId, pdf, el.querySelector("#rp-pdf-id").value.trim() || null, byDigest));
+    });
     el.querySelector("#rp-file").addEventListener("change", async (ev) => { el.querySelector("#rp-json").value = (await readText(ev.target)) || ""; });
     action(el.querySelector("#rp-use"), el.querySelector("#rp-out"), async () => {
       const keys = needKey("relying");

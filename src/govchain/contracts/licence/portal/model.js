@@ -86,10 +86,18 @@
     return { auth: Object.assign({}, presented.auth, { nonce: S.fromHex(presented.auth.nonce) }), sig: S.fromHex(presented.sig) };
   }
 
+  /* A version's data: fresh salts (hex, as in a bundle) and its data digest. */
+  function versionData(suite, fields) {
+    const salts = Object.fromEntries(Object.keys(fields).map((n) => [n, S.toHex(S.randomBytes(16))]));
+    return { salts, digest: fieldsDigest(suite, fields, salts) };
+  }
+
+  /* The bundle's copy of the licence file (base64) and its digest (client._file_entries). */
+  function fileEntries(suite, pdf) { return pdf ? { file: toBase64(pdf), file_digest: S.toHex(hash(suite, pdf)) } : {}; }
+
   /* What client.issue signs: the salts, digest and holder commitment, and the `issue` arguments. */
   function prepareIssue(suite, kind, typeCode, fields, holderCode, holderKey, validUntil, now) {
-    const salts = Object.fromEntries(Object.keys(fields).map((n) => [n, S.randomBytes(16)]));
-    const digest = dataDigest(suite, saltedFields(suite, fields, salts));
+    const { salts, digest } = versionData(suite, fields);
     const holderSalt = S.randomBytes(16);
     const start = now === undefined ? Date.now() : now;
     const args = {
@@ -101,17 +109,54 @@
       valid_from: start,
       valid_until: validUntil || kind.validity_days === null ? validUntil || null : start + kind.validity_days * DAY_MS,
     };
-    const bundle = (chain, id, version, tx) => ({
+    /* With the licence file (its bytes), the bundle carries it as client._file_entries does. */
+    const bundle = (chain, id, version, tx, pdf) => Object.assign({
       v: BUNDLE_VERSION, chain, licence: id, version, type: typeCode, fields,
-      salts: Object.fromEntries(Object.entries(salts).map(([n, s]) => [n, S.toHex(s)])),
+      salts,
       holder_code: holderCode, holder_salt: S.toHex(holderSalt), holder_did: holderDid(suite, holderKey),
       data_digest: S.toHex(digest), tx,
-    });
-    return { args, bundle };
+    }, fileEntries(suite, pdf));
+    return { args, salts, bundle };
+  }
+
+  // --- the licence file (render.py makes it; here it is only hashed and checked) -----------
+
+  function toBase64(bytes) {
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    return btoa(text);
+  }
+  function fromBase64(text) { return Uint8Array.from(atob(text), (c) => c.charCodeAt(0)); }
+
+  /* render.file_claim: the licence a rendered file names in its metadata, or null. */
+  const CLAIM = /\/Keywords \(govchain-licence; id=([A-Za-z0-9._-]+); version=([0-9]+); chain=([A-Za-z0-9._:-]+); data=([0-9a-f]{64})\)/;
+  function fileClaim(bytes) {
+    const found = CLAIM.exec(new TextDecoder("latin1").decode(bytes));
+    return found ? { licence: found[1], version: Number(found[2]), chain: found[3], data_digest: found[4] } : null;
+  }
+
+  /* filecheck.check_file, with the file hashed here: only its digest leaves the browser.
+   * `lookup(id, digestHex)` is the public status reply for that digest (GET /v1/licences/{id}?digest=).
+   * {ok, code (the matched version's status, or file_unknown / wrong_chain / not_found / file_mismatch), licence, version, digest}. */
+  async function checkFile(suite, chainId, bytes, licence, lookup) {
+    const digest = S.toHex(hash(suite, bytes));
+    const claim = fileClaim(bytes);
+    if (!licence) {
+      if (!claim) return { ok: false, code: "file_unknown", licence: null, version: null, digest };
+      if (claim.chain !== chainId) return { ok: false, code: "wrong_chain", licence: claim.licence, version: null, digest };
+      licence = claim.licence;
+    }
+    let found;
+    try { found = await lookup(licence, digest); } catch (err) { return { ok: false, code: "not_found", licence, version: null, digest }; }
+    const files = (found.matches || []).filter((m) => m.as === "file");
+    if (!files.length) return { ok: false, code: "file_mismatch", licence, version: null, digest };
+    const match = files[files.length - 1];
+    return { ok: match.status === "valid", code: match.status, licence, version: match.version, digest };
   }
 
   root.GovLicence = {
     DAY_MS, fieldHash, dataDigest, saltedFields, fieldsDigest, holderCommitment, holderDid,
     disclose, checkDisclosure, authorisationSigningInput, authorise, useArgs, prepareIssue,
+    versionData, fileEntries, toBase64, fromBase64, fileClaim, checkFile, hash,
   };
 })(typeof window !== "undefined" ? window : globalThis);
