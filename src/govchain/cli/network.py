@@ -184,6 +184,7 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node import admission
     from govchain.node.nats_tls import client_context, inbox_prefix
     from govchain.node.peer import open_peer, stream_settings
 
@@ -207,3 +208,4 @@ def network_peer(config: Path = typer.Argument(..., help="DIR/<org>/peer.json"))
         ).run()
     finally:
         node.stop()
+        admission.shutdown()  # the worker processes end with the peer, not after it
