@@ -141,3 +141,19 @@ def test_any_altered_byte_of_a_change_is_refused(env: Env, data: st.DataObject) 
 
 
 _receipt: dict[int, Any] = {}
+
+
+def test_a_removed_orgs_peer_stops_counting(env: Env) -> None:
+    peer4, _, _ = _joined(env)
+    admins = {org: KeyFile.load(env.out / org / "admin-key.json").keys for org in ("org1", "org2", "org3")}
+    state = decide(env, admins, "remove_org", {"id": "org4"})
+    start = state["effective_height"]
+    own = KeyFile.load(env.out / "org1" / "peer-key.json").keys.public
+    assert env.node.signers(start - 1) == tuple(sorted([own, peer4.public]))
+    assert env.node.signers(start) == (own,)
+    assert (env.node.files.data_dir / "signer-changes" / f"{start}.json").is_file()  # proven when decided
+    _, reply = env.notarize(env_member(env))
+    receipt = build_receipt(env.node, bytes.fromhex(reply["id"]))  # final with org1's signature alone
+    assert "signer_changes" not in receipt["block"]  # the genesis set again: the receipt is as before
+    verdict = verify_receipt(receipt)
+    assert verdict.ok and verdict.facts["signers"] == 1, verdict.message
