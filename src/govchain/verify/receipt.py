@@ -239,6 +239,8 @@ def follow_signer_changes(
         what = f"signer change {n}"
         try:
             start = _int(item["from"], f"{what} 'from'")
+            if start >= 1 << 64:
+                raise ReceiptUnreadable(f"{what} 'from' must fit in 8 bytes")
             keys = [_hex(k, f"{what} signers", 65) for k in item["signers"]]
             header_bytes = _hex(item["block"]["header"], f"{what} header")
             signatures = [
