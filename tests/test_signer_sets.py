@@ -12,10 +12,13 @@ from hypothesis import strategies as st
 from govchain import codec
 from govchain.crypto.base import KeyPair
 from govchain.crypto.keyfile import KeyFile
-from govchain.ledger.blocks import HEADER_DOMAIN
-from govchain.node.receipts import ProofUnavailable, build_receipt
+from govchain.ledger.blocks import HEADER_DOMAIN, ChainParams, Genesis
+from govchain.ledger.signers import FULL_SIGNERS_PREFIX, signers_at, signers_key
+from govchain.node.receipts import ProofUnavailable, build_receipt, build_state_proof
 from govchain.verify.receipt import SIGNATURE, ReceiptUnreadable, verify_receipt
+from govchain.verify.state import verify_state_proof
 from tests.conftest import Env, code
+from tests.harness import MemoryState
 from tests.test_governance import _new_ca, decide, enrol_admins, env_member
 
 
@@ -157,3 +160,32 @@ def test_a_removed_orgs_peer_stops_counting(env: Env) -> None:
     assert "signer_changes" not in receipt["block"]  # the genesis set again: the receipt is as before
     verdict = verify_receipt(receipt)
     assert verdict.ok and verdict.facts["signers"] == 1, verdict.message
+
+
+def test_a_state_proof_after_a_change_carries_it(env: Env) -> None:
+    peer4, state, _ = _joined(env)
+    _cosign(env, peer4, env.node.height)  # the latest block, which a state proof stands on
+    key = FULL_SIGNERS_PREFIX + state["effective_height"].to_bytes(8, "big")
+    proof = build_state_proof(env.node, key)
+    assert [c["from"] for c in proof["block"]["signer_changes"]] == [state["effective_height"]]
+    verdict = verify_state_proof(proof)
+    assert verdict.ok, verdict.message
+    assert codec.decode(verdict.facts["value"]) == list(env.node.signers(env.node.height))
+
+
+@given(
+    changes=st.dictionaries(
+        st.integers(1, 50), st.lists(st.binary(min_size=65, max_size=65), min_size=1, max_size=4), max_size=6
+    ),
+    height=st.integers(0, 60),
+)
+def test_the_set_of_a_height_is_the_last_change_at_or_below_it(
+    changes: dict[int, list[bytes]], height: int
+) -> None:
+    genesis = Genesis("c", "intl", 0, (bytes(65),), ChainParams())
+    state = {b"governance/" + signers_key(f): codec.encode(sorted(keys)) for f, keys in changes.items()}
+    if changes:
+        state[b"governance/signer_heights"] = codec.encode(sorted(changes))
+    applying = [f for f in changes if f <= height]
+    expected = tuple(sorted(changes[max(applying)])) if applying else genesis.signers
+    assert signers_at(genesis, MemoryState(state), height) == expected

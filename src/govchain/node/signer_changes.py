@@ -12,6 +12,7 @@ the next one does, and kept in `<data>/signer-changes/<from>.json`.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from govchain.store.sqlite import Store
 
 CHANGES_DIR = "signer-changes"
+log = logging.getLogger("govchain.signers")
 
 
 class _Committed:
@@ -50,7 +52,15 @@ def record_key(from_height: int) -> bytes:
 
 
 def capture(node: Node, event: CommitEvent) -> None:
-    """After each commit: prove every signer record this block wrote (one still ahead of it)."""
+    """After each commit: prove every signer record this block wrote. A failure here costs only
+    receipts after that change on this peer (`signer_change_unproven`), never block production."""
+    try:
+        _capture(node, event)
+    except Exception:
+        log.exception("could not keep the proof of a signer set change at height %d", event.height)
+
+
+def _capture(node: Node, event: CommitEvent) -> None:
     store = node.store
     for from_height in change_heights(_Committed(store)):
         if from_height <= event.height:
