@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import stat
 import time
 from collections.abc import Iterator
@@ -15,9 +18,11 @@ from govchain.cli.main import app
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
-from govchain.ledger.transactions import make_tx
+from govchain.ledger.transactions import SignedTx, make_tx
+from govchain.node.consortium import OrgFiles
 from govchain.node.join import add_org
-from govchain.node.network import Network, NetworkError, init_network, read_pids
+from govchain.node.network import Network, NetworkError, init_network, read_pids, restart_peer, status
+from govchain.sdk.client import Client
 from tests.network.test_network import post, running, same_blocks, wait_same_head
 
 
@@ -84,3 +89,89 @@ def test_add_org_without_a_running_network_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["network", "add-org", str(tmp_path / "net"), "--org", "org3"])
     assert result.exit_code == 2 and "not_running" in result.output
     assert not (tmp_path / "net" / "org3").exists()
+
+
+def _final_height(network: Network, org: str) -> int:
+    row = next(r for r in status(network) if r["org"] == org)
+    return int(row["final_height"] or 0)
+
+
+def _wait_final(network: Network, org: str, height: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while _final_height(network, org) < height:
+        assert time.monotonic() < deadline, f"block {height} did not become final on {org}"
+        time.sleep(0.2)
+
+
+def _kill_peer(network: Network, org: str) -> None:
+    victim = next(p for p in read_pids(network.directory) if p["name"] == f"{org}-peer")
+    os.kill(victim["pid"], signal.SIGKILL)
+    os.waitpid(victim["pid"], 0)
+
+
+@pytest.mark.slow
+def test_a_joined_orgs_peer_counts_toward_finality(tmp_path: Path) -> None:
+    with running(tmp_path / "net", 4) as created:
+        runner = CliRunner()
+        result = runner.invoke(app, ["network", "add-org", str(created.directory), "--org", "org5"])
+        assert result.exit_code == 0, result.output
+        network = Network.load(created.directory)
+        org1, org5 = network.orgs[0], network.orgs[-1]
+        folder = network.folder("org5")
+        peer5 = KeyFile.load(OrgFiles("org5", folder).key("peer")).keys.public.hex()
+        suite = get_suite("intl")
+        chain_id = httpx.get(f"{org1.api_url}/v1/chain", timeout=5).json()["chain_id"]
+        admin = KeyFile.load(folder / "admin-key.json").keys
+        expiry = int(time.time() * 1000) + 300_000
+        cert = Certificate.load((folder / "admin.pem").read_bytes()).der
+        enrol = make_tx(suite, admin, chain_id, "membership", "enroll", {"cert": cert}, expiry)
+        assert [r["code"] for r in post(org5, [enrol])] == ["ok"]
+
+        def anchor(tag: bytes) -> SignedTx:
+            return make_tx(suite, admin, chain_id, "notary", "anchor", {"digest": suite.hash(tag)}, expiry)
+
+        first = anchor(b"after the join")
+        assert [r["code"] for r in post(org1, [first])] == ["ok"]
+
+        # every peer final at one head; the new peer's signature is among the counted ones
+        rows = wait_same_head(network, timeout=90)
+        block = httpx.get(f"{org1.api_url}/v1/blocks/{rows[0]['height']}", timeout=5).json()
+        assert peer5 in [s["key"] for s in block["signatures"]]
+
+        # a receipt from after the join: 5 signers, reached from the genesis; verifies offline
+        receipt = Client(org1.api_url).receipt(first.id)
+        changes = receipt["block"]["signer_changes"]
+        assert len(changes[-1]["signers"]) == 5 and peer5 in changes[-1]["signers"]
+        path = tmp_path / "after-join.receipt.json"
+        path.write_text(json.dumps(receipt))
+        checked = runner.invoke(app, ["verify", str(path), "--json"])
+        assert checked.exit_code == 0, checked.output
+        assert json.loads(checked.output)["signers"] >= 4  # more than 2/3 of 5
+
+        forged = json.loads(json.dumps(receipt))
+        forged["block"]["signer_changes"][-1]["signers"].remove(peer5)  # a set the chain never recorded
+        path.write_text(json.dumps(forged))
+        refused = runner.invoke(app, ["verify", str(path), "--json"])
+        assert refused.exit_code == 1
+        verdict = json.loads(refused.output)
+        assert verdict["failure"] == "signature" and "does not hold this signer set" in verdict["message"]
+
+        # quorum over 5 signers: with one genesis org's peer down, 4 of 5 still finalise
+        _kill_peer(network, "org4")
+        second = anchor(b"four of five")
+        [reply] = post(org1, [second])
+        assert reply["code"] == "ok"
+        height = httpx.get(f"{org1.api_url}/v1/txs/{second.id.hex()}", timeout=5).json()["height"]
+        _wait_final(network, "org1", height)
+
+        # with two down, 3 of 5 is not more than 2/3: committed, not final until a peer returns
+        _kill_peer(network, "org3")
+        third = anchor(b"three of five")
+        assert [r["code"] for r in post(org1, [third])] == ["ok"]
+        height = httpx.get(f"{org1.api_url}/v1/txs/{third.id.hex()}", timeout=5).json()["height"]
+        time.sleep(3)  # time for any signature to arrive; none may make it final
+        assert _final_height(network, "org1") < height
+        reply = httpx.get(f"{org1.api_url}/v1/txs/{third.id.hex()}/receipt", timeout=5)
+        assert reply.status_code == 409 and reply.json()["error"]["code"] == "not_final"
+        restart_peer(network, "org3")
+        _wait_final(network, "org1", height)

@@ -102,8 +102,32 @@ def _chain_receipts(base: Path, suite_name: str) -> tuple[dict[str, Any], bytes,
         node.stop()
 
 
+def _signer_change_receipt(base: Path, suite_name: str) -> dict[str, Any]:
+    """A receipt from a consortium chain after governance added an org whose peer signs
+    (docs/protocol.md 6.5): its block carries one signer set change."""
+    from govchain.crypto.keyfile import KeyFile
+    from govchain.node.chain import adopt_genesis
+    from govchain.node.consortium import GENESIS_FILE, init_consortium
+    from tests.conftest import Env
+    from tests.test_signer_sets import _joined
+
+    out = base / "cons"
+    init_consortium(out, 3, suite_name)
+    adopt_genesis(
+        base / "peer", (out / GENESIS_FILE).read_bytes(), KeyFile.load(out / "org1" / "peer-key.json")
+    )
+    node = Node(base / "peer", default_registry())
+    node.start()
+    try:
+        with TestClient(create_app(node)) as client:
+            return _joined(Env(client, node, out))[2]
+    finally:
+        node.stop()
+
+
 def build_corpus(base: Path, suite_name: str) -> list[Case]:
-    single, single_file, batch, batch_file = _chain_receipts(base, suite_name)
+    single, single_file, batch, batch_file = _chain_receipts(base / "dev", suite_name)
+    changed = _signer_change_receipt(base / "consortium", suite_name)
     other = "intl" if suite_name == "gm" else "gm"
     cases: list[tuple[str, Any, bytes | None, str | None]] = []
 
@@ -219,6 +243,36 @@ def build_corpus(base: Path, suite_name: str) -> list[Case]:
     add("version 1.0", json.dumps(single).replace('"version": 1,', '"version": 1.0,', 1))
     add("huge log index", tampered(single, lambda r: r["log_proof"].update(index=2**70)))
     add("receipt is a list", "[1, 2]")
+
+    def change(update: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        return tampered(changed, lambda r: update(r["block"]["signer_changes"][0]))
+
+    first = changed["block"]["signer_changes"][0]
+    stranger = single["block"]["signatures"][0]  # a valid signature, by a key outside the set
+    add("signer change", changed)
+    add("signer change: a key added to the set", change(lambda c: c["signers"].append(stranger["key"])))
+    add("signer change: a key dropped from the set", change(lambda c: c["signers"].pop()))
+    add("signer change: certified by a stranger", change(lambda c: c["block"].update(signatures=[stranger])))
+    add(
+        "signer change: state part flipped",
+        change(lambda c: c["state"].update(previous=_flip(first["state"]["previous"]))),
+    )
+    add(
+        "signer change: a sibling added",
+        change(lambda c: c["proof"].update(siblings=[*first["proof"]["siblings"], "00" * 32])),
+    )
+    add(
+        "signer change: after the block", change(lambda c: c.update({"from": changed["block"]["height"] + 1}))
+    )
+    add("signer change: before its own block", change(lambda c: c.update({"from": 1})))
+    add("signer change: from as float", change(lambda c: c.update({"from": float(c["from"])})))
+    add("signer change: from too large", change(lambda c: c.update({"from": 2**64})))
+    add(
+        "signer change: other leaf",
+        change(lambda c: c["proof"].update(other_leaf=[first["state"]["previous"]] * 2)),
+    )
+    add("signer changes empty", tampered(changed, lambda r: r["block"].update(signer_changes=[])))
+    add("signer changes left out", tampered(changed, lambda r: r["block"].pop("signer_changes")))
     add("not JSON", "{not json")
     add("JSON but not a receipt", '{"hello": "world"}')
     out = []

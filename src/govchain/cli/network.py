@@ -196,6 +196,7 @@ def network_peer(
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node import admission
     from govchain.node.catchup import CatchUp
     from govchain.node.nats_tls import client_context, inbox_prefix
     from govchain.node.peer import open_peer, stream_settings
@@ -221,3 +222,4 @@ def network_peer(
         ).run()
     finally:
         node.stop()
+        admission.shutdown()  # the worker processes end with the peer, not after it

@@ -47,6 +47,7 @@ class Context:
     orgs: Mapping[str, Org] = field(default_factory=dict)
     read_policies: Mapping[tuple[str, str], ReadPolicy] = field(default_factory=dict)  # (contract, query)
     catalogue: RawState | None = None  # whole-state reads, only for governance's catalogue entries
+    genesis_signers: tuple[bytes, ...] = ()  # where governed signer sets start (ledger/signers.py)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def registered(self, kind: str, entry_id: str) -> Any:

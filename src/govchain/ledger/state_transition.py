@@ -237,6 +237,7 @@ def apply_tx(
         params=params or chain.genesis.params,
         read_policies=chain.registry.read_policies,
         catalogue=tx_state,
+        genesis_signers=chain.genesis.signers,
     )
     try:
         result = TxResult(name, method_name, errors.OK, "", ctx.events, method(ctx, tx.body.args))

@@ -103,6 +103,15 @@ def pool() -> ProcessPoolExecutor:
         return _pool
 
 
+def shutdown() -> None:
+    """Stop the worker processes (the node's process is ending): none may outlive it."""
+    global _pool
+    with _pool_lock:
+        executor, _pool = _pool, None
+    if executor is not None:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
 def _discard_pool(broken: ProcessPoolExecutor) -> None:
     global _pool
     with _pool_lock:

@@ -7,7 +7,8 @@ from other peers' APIs instead (`GET /v1/blocks/{h}/full`, docs/protocol.md,
 "Block transfer") and trusts none of them:
 
 1. the certificate must carry valid signatures over the header from a quorum of
-   the genesis signers (the same rule as finality and offline receipts);
+   the signers of that height (ledger/signers.py: the same rule as finality
+   and offline receipts);
 2. the header must be the next one here (height, chain, parent hash);
 3. the transactions are executed by the normal state transition, and the block
    is committed only if the header computed here is byte-for-byte the certified
@@ -40,6 +41,7 @@ import httpx
 
 from govchain import codec
 from govchain.ledger.blocks import Header, HeaderSignature, valid_signatures
+from govchain.ledger.signers import quorum
 from govchain.ledger.transactions import SignedTx, decode_tx
 from govchain.node.finality import Finality
 from govchain.node.node import HeaderMismatch, Node
@@ -318,7 +320,8 @@ class CatchUp:
                 continue
             if block is not None and block.header == _stored_header(node, height) and block.next_seq:
                 votes[block.next_seq] += 1
-        needed = len(node.genesis.signers) - node.genesis.quorum() + 1
+        signers = len(node.signers(height + 1))
+        needed = signers - quorum(signers) + 1
         found = [seq for seq, count in votes.items() if count >= needed]
         if len(found) != 1:
             raise CatchUpFailed(
@@ -344,12 +347,13 @@ def apply_served(node: Node, height: int, block: FullBlock) -> None:
     suite, genesis = node.suite, node.genesis
     if header.height != height or header.chain != genesis.chain_id:
         raise Refused(BAD_BLOCK, f"header is for height {header.height} of chain {header.chain!r}")
-    certificate = valid_signatures(suite, block.header, block.signatures, genesis.signers)
-    if len(certificate) < genesis.quorum():
+    signers = node.signers(height)  # from this peer's committed state (ledger/signers.py)
+    certificate = valid_signatures(suite, block.header, block.signatures, signers)
+    if len(certificate) < quorum(len(signers)):
         raise Refused(
             FORGED_CERTIFICATE,
             f"{len(certificate)} valid signatures of the chain's signers over this header; "
-            f"{genesis.quorum()} needed",
+            f"{quorum(len(signers))} needed",
         )
     if header.prev != node.head.header.hash(suite):
         raise Refused(BAD_BLOCK, "the certified header does not follow this peer's last block")

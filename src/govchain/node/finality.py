@@ -5,12 +5,13 @@ compute the same header. After committing a block a peer publishes its own
 header and its signature to a second JetStream stream (`<ordering stream>_SIGS`,
 subject `<prefix>-sig`), and reads every other peer's from it:
 
-- a signature from a key that is not a genesis signer, or that does not verify
+- a signature from a key that is not a signer of that height (ledger/signers.py:
+  the genesis signers, as governance changed them), or that does not verify
   over the header bytes it came with, is ignored (so forged signatures can
   neither make a block final nor make a peer believe it diverged);
 - one over the same header as ours is added to the block's stored signatures
-  (what `GET /v1/blocks/{h}` and receipts serve); with `genesis.quorum()` of
-  them the block is final;
+  (what `GET /v1/blocks/{h}` and receipts serve); with more than 2/3 of that
+  height's signers the block is final;
 - signatures that arrive before we committed that height wait in memory;
 - if a quorum of signers validly signed another header at a height, this peer
   has diverged: it says so (log at ERROR, the `govchain_diverged` metric, `status`),
@@ -36,6 +37,7 @@ from prometheus_client import Gauge
 
 from govchain import codec
 from govchain.ledger.blocks import HEADER_DOMAIN, Header, HeaderSignature
+from govchain.ledger.signers import quorum
 from govchain.ledger.transactions import SignedTx
 from govchain.node.node import CommitEvent, Node
 from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStreamOrderer
@@ -60,8 +62,6 @@ class Finality:
         self.stream = f"{settings.stream}_SIGS"
         self.subject = f"{settings.subject_prefix}-sig"  # outside the ordering stream's subjects
         self.replicas = settings.replicas
-        self.signers = frozenset(node.genesis.signers)
-        self.quorum = node.genesis.quorum()
         self.final_height = 0
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
@@ -120,7 +120,7 @@ class Finality:
             stored = self.node.store.block(height)
             if stored is None:
                 break
-            if len(codec.decode(stored.signatures)) >= self.quorum:
+            if self._final(height, codec.decode(stored.signatures)):
                 with self._lock:
                     self._mark_final(height)
                 break
@@ -135,7 +135,7 @@ class Finality:
 
     def _publish_own(self, height: int) -> None:
         """Queue our signature of `height`; the sender retries until JetStream acknowledges it."""
-        if not self.node.is_signer:
+        if not self.node.signs(height):
             return
         with self._lock:
             self._unsent.add(height)
@@ -196,7 +196,7 @@ class Finality:
                 raise ValueError("bad signature message")
         except Exception:  # anything unreadable is ignored, by every peer alike
             return
-        if signature.signer not in self.signers or self._have(height, header, signature.signer):
+        if not self._may_sign(height, signature.signer) or self._have(height, header, signature.signer):
             return
         if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + header, signature.signature):
             log.warning(
@@ -224,13 +224,13 @@ class Finality:
     def _offer(self, height: int, header: bytes, signature: HeaderSignature) -> None:
         """Add one signer's verified signature over `header` at a committed height (caller holds the lock)."""
         stored = self.node.store.block(height)
-        if stored is None:
+        if stored is None or signature.signer not in self.node.signers(height):
             return
         block_hash = self.node.suite.hash(header)
         if block_hash != stored.hash:
             voters = self._elsewhere[(height, block_hash)]
             voters.add(signature.signer)
-            if len(voters) >= self.quorum and self.diverged is None:
+            if len(voters) >= quorum(len(self.node.signers(height))) and self.diverged is None:
                 self.diverged = Divergence(height, stored.hash, block_hash)
                 self._diverged_gauge.set(1)
                 log.error(
@@ -246,7 +246,7 @@ class Finality:
             return
         current.append(signature.to_value())
         self.node.store.set_signatures(height, codec.encode(current))
-        if len(current) >= self.quorum:
+        if self._final(height, current):
             self._mark_final(height)
 
     def certified(self, height: int) -> None:
@@ -255,6 +255,18 @@ class Finality:
         with self._lock:
             self._unsent.discard(height)
             self._mark_final(height)
+
+    # --- the signer set of each height (ledger/signers.py) ------------------------------
+
+    def _may_sign(self, height: int, signer: bytes) -> bool:
+        """Worth verifying: a signer of that height, or of a height not committed here yet (whose set
+        may still change; `_offer` checks it once the height is committed)."""
+        return height > self.node.height or signer in self.node.signers(height)
+
+    def _final(self, height: int, signatures: list[dict[str, bytes]]) -> bool:
+        """Stored signatures (each verified before it was stored) of a quorum of the height's signers."""
+        signers = set(self.node.signers(height))
+        return len({s["key"] for s in signatures} & signers) >= quorum(len(signers))
 
     def _mark_final(self, height: int) -> None:
         if height > self.final_height:

@@ -12,8 +12,9 @@ Three steps, each usable alone (docs/deployment.md, "Adding an organisation"):
    org's nats-server joins the cluster and its peer replays the stream.
 
 The new peer executes and serves every block, and its org's members may enrol
-from the decision's height on. Its peer key does not sign headers that count
-toward finality: the signers are fixed by the genesis (not done yet).
+from the decision's height on. From that height its peer key is also a header
+signer (ledger/signers.py): the quorum counts it, and the other peers keep
+finalising while it replays the stream.
 """
 
 from __future__ import annotations

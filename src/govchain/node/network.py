@@ -6,7 +6,8 @@
 the genesis, then adds per org a `nats-server` config (JetStream store, cluster
 routes to every other org's server) and a peer config. `up` starts every
 nats-server and every peer as background processes and records their process
-ids; `down` stops exactly those processes and nothing else.
+ids; `down` stops exactly those processes (and whatever they left in their own
+process groups, such as admission workers) and nothing else.
 
 Layout of DIR, beside what `consortium init` writes (docs/deployment.md):
 
@@ -21,6 +22,7 @@ Layout of DIR, beside what `consortium init` writes (docs/deployment.md):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -452,8 +454,35 @@ def down(network: Network, timeout: float = 15.0) -> list[str]:
             while _alive(pid, marker) and _reap(pid):
                 time.sleep(0.05)
         stopped.append(item["name"])
+        _stop_group(pid, timeout)
     (network.directory / PIDS_FILE).unlink(missing_ok=True)
     return stopped
+
+
+def _stop_group(leader: int, timeout: float) -> None:
+    """Stop what a stopped process left in its session (each starts its own, see `_spawn`):
+    worker processes and helpers that would otherwise outlive it as orphans."""
+    deadline = time.monotonic() + timeout
+    sig = signal.SIGTERM
+    while members := _group_members(leader):
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        time.sleep(0.05)
+
+
+def _group_members(group: int) -> list[int]:
+    """Live processes of a process group (found by pid, not signalled as a group: the leader's
+    pid may have been reused once the group is empty)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != group:
+            fields = _stat_fields(int(entry.name))
+            if len(fields) > 2 and fields[0] != "Z" and fields[2] == str(group):
+                members.append(int(entry.name))
+    return members
 
 
 def _reap(pid: int) -> bool:
@@ -466,10 +495,16 @@ def _reap(pid: int) -> bool:
 
 
 def _state(pid: int) -> str:
+    fields = _stat_fields(pid)
+    return fields[0] if fields else "?"
+
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, parent, process group, ..."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return "?"
+        return []
 
 
 def status(network: Network) -> list[dict[str, Any]]:

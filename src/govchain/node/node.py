@@ -33,10 +33,11 @@ from govchain.ledger.errors import TxRejected
 from govchain.ledger.governance import effective_orgs, effective_params
 from govchain.ledger.membership import Policy, authorize
 from govchain.ledger.orgs import Org, check_orgs, genesis_orgs
+from govchain.ledger.signers import signers_at
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block, policy_in_force
 from govchain.ledger.transactions import SignedTx
 from govchain.merkle import root_from_leaf_hashes
-from govchain.node import admission
+from govchain.node import admission, signer_changes
 from govchain.node.chain import ChainFiles, KeyFile, load_genesis
 from govchain.node.private import PrivateStore
 from govchain.ordering.base import Batch, Orderer, QueueFull
@@ -174,7 +175,6 @@ class Node:
         self.key = KeyFile.load(self.files.node_key)
         if self.key.suite != self.suite.name:
             raise ValueError(f"node key is for suite {self.key.suite}, the chain uses {self.suite.name}")
-        self.is_signer = self.key.keys.public in self.genesis.signers
         self.orgs = genesis_orgs(self.genesis)
         check_orgs(self.suite, self.orgs, self.genesis.time)
         self.chain = ChainContext(self.suite, self.genesis, registry, {org.id: org for org in self.orgs})
@@ -187,7 +187,7 @@ class Node:
         self._lock = threading.Lock()
         # admitted here and not yet committed: id -> the exact bytes whose signature was verified
         self._inflight: dict[bytes, bytes] = {}
-        self._listeners: list[CommitListener] = []
+        self._listeners: list[CommitListener] = [lambda event: signer_changes.capture(self, event)]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -225,6 +225,20 @@ class Node:
             self._thread.join(timeout=30)
         self.store.close()
         self.private.close()
+
+    # --- signer sets (ledger/signers.py) ----------------------------------------------
+
+    def signers(self, height: int) -> tuple[bytes, ...]:
+        """The keys whose signatures count for block `height` (executed blocks' state included)."""
+        return self.genesis.signers if height == 0 else signers_at(self.genesis, self._pending, height)
+
+    def signs(self, height: int) -> bool:
+        return self.key.keys.public in self.signers(height)
+
+    @property
+    def is_signer(self) -> bool:
+        """This peer's signature counts for the next block."""
+        return self.signs(self.parent.header.height + 1)
 
     def add_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
@@ -461,7 +475,7 @@ class Node:
         """Sign the header and assemble everything the block writes."""
         header_bytes = header.encode()
         signatures: list[HeaderSignature] = []
-        if self.is_signer:
+        if self.signs(header.height):
             signatures.append(
                 sign_header(self.suite, self.key.keys.private, self.key.keys.public, header_bytes)
             )

@@ -15,7 +15,9 @@ from govchain import codec, merkle, smt
 from govchain.ledger import errors
 from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures
 from govchain.ledger.results import TxResult
+from govchain.ledger.signers import quorum
 from govchain.node.node import Node
+from govchain.node.signer_changes import ChangeUnavailable, changes_up_to
 from govchain.state import SMT_NODES
 from govchain.store.sqlite import Store, StoredBlock
 from govchain.verify.receipt import RECEIPT_FORMAT, RECEIPT_VERSION
@@ -96,20 +98,27 @@ def _chain(node: Node) -> dict[str, Any]:
 def _final_block(node: Node, block: StoredBlock, header: Header) -> dict[str, Any]:
     """The block part of an offline proof; only a final block's signatures verify offline."""
     signatures = codec.decode(block.signatures)
-    quorum = node.genesis.quorum()
+    signers = node.signers(header.height)
+    needed = quorum(len(signers))
     valid = count_valid_signatures(
-        node.suite, block.header, [HeaderSignature.from_value(s) for s in signatures], node.genesis.signers
+        node.suite, block.header, [HeaderSignature.from_value(s) for s in signatures], signers
     )
-    if valid < quorum:  # a proof must verify offline, so it waits for the block's finality
+    if valid < needed:  # a proof must verify offline, so it waits for the block's finality
         raise ProofUnavailable(
-            errors.NOT_FINAL, f"block {header.height} has {valid} of the {quorum} signatures it needs; retry"
+            errors.NOT_FINAL, f"block {header.height} has {valid} of the {needed} signatures it needs; retry"
         )
-    return {
+    out: dict[str, Any] = {
         "height": header.height,
         "hash": block.hash.hex(),
         "header": block.header.hex(),
         "signatures": [{"key": s["key"].hex(), "sig": s["sig"].hex()} for s in signatures],
     }
+    if signers != node.genesis.signers:  # absent while the genesis signers sign: the format stays as it was
+        try:
+            out["signer_changes"] = changes_up_to(node, header.height)
+        except ChangeUnavailable as exc:
+            raise ProofUnavailable(exc.code, str(exc)) from None
+    return out
 
 
 class _CommittedNodes:

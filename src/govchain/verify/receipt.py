@@ -1,4 +1,4 @@
-"""Offline receipt verification, with nothing but `crypto`, `codec` and `merkle`.
+"""Offline receipt verification, with nothing but `crypto`, `codec`, `merkle` and `smt`.
 
 This module is the reference for third-party verifiers (and the portal's
 JavaScript one): it decodes the raw CBOR maps itself rather than importing the
@@ -10,8 +10,10 @@ Checks, in order, each with the failure class it reports:
 2. the genesis document hashes to the stated chain identity, the
    header and transaction name that chain, and (if given) it is the
    chain the caller trusts                                       -> `wrong_chain`
-3. enough of the chain's signers signed the block header, and the
-   sender signed the transaction                                 -> `signature`
+3. enough of the chain's signers signed the block header (the
+   genesis signers, or the set reached by following the signer set
+   changes the block carries, each certified by the set before it),
+   and the sender signed the transaction                         -> `signature`
 4. the (tx id, result hash) leaf is in the header's log, inside the
    block's own range; the result is a success; the document digest
    is what the transaction anchored (and in its batch)           -> `proof`
@@ -25,13 +27,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from govchain import codec, merkle
+from govchain import codec, merkle, smt
 from govchain.crypto import Suite, get_suite
 
 RECEIPT_FORMAT = "govchain-receipt"
 RECEIPT_VERSION = 1
 TX_DOMAIN = b"govchain-tx\x00"
 HEADER_DOMAIN = b"govchain-header\x00"
+SIGNERS_KEY_PREFIX = b"governance/signers/"
+PROVABLE_STATE_ROOT_PREFIX = b"\x03"
 
 _LOWER_HEX = re.compile(r"[0-9a-f]*")
 
@@ -139,6 +143,7 @@ def _parse(receipt: dict[str, Any]) -> dict[str, Any]:
         "genesis_bytes": _hex(chain["genesis"], "chain.genesis"),
         "genesis_hash": _hex(chain["genesis_hash"], "chain.genesis_hash", 32),
         "header_bytes": _hex(block["header"], "block.header"),
+        "signer_changes": block.get("signer_changes"),
         "signatures": [
             (_hex(s["key"], "signature key", 65), _hex(s["sig"], "signature", 64))
             for s in block["signatures"]
@@ -172,9 +177,11 @@ def check_block(
     signatures: list[tuple[bytes, bytes]],
     trusted_genesis: bytes | None,
     header_fields: dict[str, type],
+    signer_changes: Any = None,
 ) -> set[bytes]:
     """Checks 2 and 3 for a signed block header (given raw and decoded): which chain, and a
-    quorum of its signers. Returns the keys whose signatures verified. Shared by every offline
+    quorum of its signers (`signer_changes`: the block's list of them, or None when the genesis
+    signers sign it). Returns the keys whose signatures verified. Shared by every offline
     proof that rests on a signed header (receipts, state proofs).
     """
     h = suite.hash
@@ -196,8 +203,17 @@ def check_block(
     if header.get("chain") != genesis.get("chain"):
         raise CheckFailed(WRONG_CHAIN, "the block header names another chain")
 
-    # 3. a quorum of the chain's signers signed the header
+    # 3. a quorum of the block's signers signed the header
     signers = set(signers_list)
+    if signer_changes is not None:
+        signers = follow_signer_changes(suite, genesis["chain"], signers, signer_changes, header["height"])
+    return quorum_signed(suite, signers, header_bytes, signatures, "block header")
+
+
+def quorum_signed(
+    suite: Suite, signers: set[bytes], header_bytes: bytes, signatures: list[tuple[bytes, bytes]], what: str
+) -> set[bytes]:
+    """More than 2/3 of `signers` signed the header; the keys whose signatures verified."""
     quorum = len(signers) * 2 // 3 + 1
     good = {
         key
@@ -205,10 +221,67 @@ def check_block(
         if key in signers and suite.verify(key, HEADER_DOMAIN + header_bytes, sig)
     }
     if len(good) < quorum:
-        raise CheckFailed(
-            SIGNATURE, f"block header has {len(good)} valid signer signatures; {quorum} required"
-        )
+        raise CheckFailed(SIGNATURE, f"{what} has {len(good)} valid signer signatures; {quorum} required")
     return good
+
+
+def follow_signer_changes(
+    suite: Suite, chain: Any, genesis_signers: set[bytes], changes: Any, height: int
+) -> set[bytes]:
+    """The signer set of block `height`, from the genesis signers through each change in turn
+    (docs/protocol.md, "Signer set changes"): a change is the block that recorded it, signed by a
+    quorum of the set in force there, whose state holds `governance/signers/<from>` = the new set."""
+    if type(changes) is not list or not changes:
+        raise ReceiptUnreadable("block.signer_changes must be a non-empty list")
+    h = suite.hash
+    current, last = genesis_signers, 0
+    for n, item in enumerate(changes, start=1):
+        what = f"signer change {n}"
+        try:
+            start = _int(item["from"], f"{what} 'from'")
+            if start >= 1 << 64:
+                raise ReceiptUnreadable(f"{what} 'from' must fit in 8 bytes")
+            keys = [_hex(k, f"{what} signers", 65) for k in item["signers"]]
+            header_bytes = _hex(item["block"]["header"], f"{what} header")
+            signatures = [
+                (_hex(s["key"], "signature key", 65), _hex(s["sig"], "signature", 64))
+                for s in item["block"]["signatures"]
+            ]
+            parts = [
+                _hex(item["state"][k], f"{what} state", 32)
+                for k in ("previous", "write_set", "provable_root")
+            ]
+            siblings = tuple(_hex(x, f"{what} proof", 32) for x in item["proof"]["siblings"])
+            other = item["proof"]["other_leaf"]
+        except (KeyError, TypeError) as exc:
+            raise ReceiptUnreadable(f"{what}: missing or malformed field: {exc}") from None
+        header = _cbor_map(header_bytes, f"{what} header", 1)
+        at, state_root = header.get("height"), header.get("state_root")
+        if type(at) is not int or type(state_root) is not bytes or other is not None:
+            raise ReceiptUnreadable(f"{what}: the header needs a height and state root, the proof a leaf")
+        if header.get("chain") != chain:
+            raise CheckFailed(WRONG_CHAIN, f"{what}: the header names another chain")
+        if not last <= at < start:
+            raise CheckFailed(
+                SIGNATURE,
+                f"{what}: recorded at block {at}, not between the previous change ({last}) and {start}",
+            )
+        if not keys or keys != sorted(set(keys)):
+            raise CheckFailed(SIGNATURE, f"{what}: the new signer set is empty, unsorted or repeats a key")
+        quorum_signed(suite, current, header_bytes, signatures, f"{what} (block {at})")
+        if h(PROVABLE_STATE_ROOT_PREFIX + b"".join(parts)) != state_root:
+            raise CheckFailed(SIGNATURE, f"{what}: the state parts do not make block {at}'s state root")
+        key = SIGNERS_KEY_PREFIX + start.to_bytes(8, "big")
+        if not smt.verify(h, parts[2], h(key), h(codec.encode(keys)), smt.Proof(siblings)):
+            raise CheckFailed(
+                SIGNATURE, f"{what}: block {at}'s state does not hold this signer set from {start}"
+            )
+        current, last = set(keys), start
+    if height < last:
+        raise CheckFailed(
+            SIGNATURE, f"the block ({height}) is older than its last signer set change ({last})"
+        )
+    return current
 
 
 def _check(
@@ -228,6 +301,7 @@ def _check(
         p["signatures"],
         trusted_genesis,
         RECEIPT_HEADER,
+        p["signer_changes"],
     )
 
     # 3. the sender's signature

@@ -20,6 +20,7 @@ from typing import Any
 from govchain import smt
 from govchain.verify.receipt import (
     PROOF,
+    PROVABLE_STATE_ROOT_PREFIX,
     CheckFailed,
     ReceiptUnreadable,
     Verdict,
@@ -31,7 +32,6 @@ from govchain.verify.receipt import (
 
 STATE_PROOF_FORMAT = "govchain-state-proof"
 STATE_PROOF_VERSION = 1
-PROVABLE_STATE_ROOT_PREFIX = b"\x03"
 HEADER_FIELDS = {"height": int, "time": int, "state_root": bytes}
 
 
@@ -87,6 +87,7 @@ def verify_state_proof(proof: dict[str, Any], trusted_genesis: bytes | None = No
             signatures,
             trusted_genesis,
             HEADER_FIELDS,
+            block.get("signer_changes"),
         )
         if h(PROVABLE_STATE_ROOT_PREFIX + previous + write_set + root) != header["state_root"]:
             raise CheckFailed(PROOF, "the state parts do not make the signed header's state root")

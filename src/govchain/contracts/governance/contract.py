@@ -51,6 +51,7 @@ from govchain.ledger.governance import (
 )
 from govchain.ledger.membership import UNKNOWN_QUERY, Policy, ReadPolicy
 from govchain.ledger.orgs import Org, check_orgs
+from govchain.ledger.signers import SIGNER_HEIGHTS_KEY, SIGNERS_KEY, signer_keys, signers_key
 from govchain.state import ReadView
 
 ACTIONS = (
@@ -305,9 +306,31 @@ def _apply(ctx: Context, action: str, args: dict[str, Any], height: int) -> None
             orgs = _org_change(ctx, action, args)
         except ValueError as exc:  # valid when proposed, but the organisations changed since
             ctx.fail(errors.CONFLICT, f"cannot {action} now: {exc}")
+        signers = _next_signers(ctx, orgs)
+        if not signers:
+            ctx.fail(errors.CONFLICT, f"cannot {action} now: no peer would be left to sign blocks")
         _put_versioned(ctx, b"orgs", [org.to_value() for org in orgs], height)
+        _record_signers(ctx, signers, height)
     elif action == "register":
         _put_versioned(ctx, registry_key(args["kind"], args["id"]), args["doc"], height)
+
+
+def _next_signers(ctx: Context, orgs: list[Org]) -> list[bytes]:
+    """The last decided signer set without the peers this change removes, with those it adds."""
+    heights = ctx.state.get(SIGNER_HEIGHTS_KEY) or []
+    base = set(ctx.genesis_signers if not heights else ctx.state.get(signers_key(heights[-1])))
+    before, after = set(signer_keys(ctx.orgs.values())), set(signer_keys(orgs))
+    return sorted((base - (before - after)) | (after - before))
+
+
+def _record_signers(ctx: Context, signers: list[bytes], height: int) -> None:
+    """The signer set from `height` on (ledger/signers.py): provable, for offline verifiers."""
+    heights = ctx.state.get(SIGNER_HEIGHTS_KEY) or []
+    if not heights and signers == sorted(ctx.genesis_signers):
+        return  # nothing changes: receipts keep the genesis signers
+    ctx.state.put(signers_key(height), signers)
+    if height not in heights:
+        ctx.state.put(SIGNER_HEIGHTS_KEY, sorted([*heights, height]))
 
 
 def _put_versioned(ctx: Context, key: bytes, value: Any, height: int) -> None:
@@ -355,4 +378,5 @@ CONTRACT = Contract(
     methods={"propose": propose, "vote": vote, "execute": execute},
     queries={"proposals": proposals, "registry": registry, "read_policies": read_policies},
     policies={"propose": ADMINS, "vote": ADMINS, "execute": ADMINS},
+    provable=(SIGNERS_KEY,),  # signer set changes, proven in receipts (docs/protocol.md)
 )

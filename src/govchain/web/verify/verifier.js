@@ -3,7 +3,9 @@
  * Same checks, same order, same failure classes (docs/protocol.md section 12.2):
  *   1. readable JSON of a known format and suite                    -> "unreadable"
  *   2. the genesis hashes to the stated chain; header and tx name it -> "wrong_chain"
- *   3. a quorum of genesis signers signed the header; sender signed  -> "signature"
+ *   3. a quorum of the block's signers signed the header (the genesis
+ *      signers, or the set reached through block.signer_changes,
+ *      docs/protocol.md 6.5); sender signed                         -> "signature"
  *   4. the (tx id, result hash) leaf is in the block's log range; the
  *      result is "ok"; the document is what the tx anchored          -> "proof"
  *   5. the file's digest is the anchored digest                      -> "file_altered"
@@ -23,6 +25,9 @@
   const TX_DOMAIN = enc.encode("govchain-tx\u0000");
   const HEADER_DOMAIN = enc.encode("govchain-header\u0000");
   const LEAF = Uint8Array.of(0);
+  const SIGNERS_KEY_PREFIX = enc.encode("governance/signers/");
+  const PROVABLE_STATE_ROOT_PREFIX = Uint8Array.of(3);
+  const SMT_LEAF = Uint8Array.of(0x10), SMT_NODE = Uint8Array.of(0x11);
   const NODE = Uint8Array.of(1);
   const SM2_ID = "1234567812345678";
   const SM2_ORDER = BigInt("0xfffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54123");
@@ -187,6 +192,19 @@
     return sn === 0n && equalBytes(r, root_);
   }
 
+  // --- sparse Merkle tree, membership only (src/govchain/smt.py: verify) ---------------
+
+  function smtBit(keyHash, depth) { return (keyHash[depth >> 3] >> (7 - (depth & 7))) & 1; }
+
+  async function smtVerifyMember(h, rootHash, keyHash, valueHash, siblings) {
+    if (siblings.length > 256 || keyHash.length !== 32) return false;
+    let current = await h(concat(SMT_LEAF, keyHash, valueHash));
+    for (let d = siblings.length - 1; d >= 0; d--) {
+      current = smtBit(keyHash, d) === 0 ? await h(concat(SMT_NODE, current, siblings[d])) : await h(concat(SMT_NODE, siblings[d], current));
+    }
+    return equalBytes(current, rootHash);
+  }
+
   // --- reading (receipt.py: _hex, _int, _cbor_map, load_receipt, _parse) --------------
 
   function hex(value, what, size) {
@@ -297,6 +315,7 @@
       genesisBytes: hex(item(chain, "genesis"), "chain.genesis"),
       genesisHash: hex(item(chain, "genesis_hash"), "chain.genesis_hash", 32),
       headerBytes: hex(item(block, "header"), "block.header"),
+      signerChanges: get(block, "signer_changes"),
       signatures: iter(item(block, "signatures")).map((s) => [hex(item(s, "key"), "signature key", 65), hex(item(s, "sig"), "signature", 64)]),
       txId: hex(item(tx, "id"), "tx.id", 32),
       envelope,
@@ -332,16 +351,10 @@
     if (!pyEq(mget(genesis, "suite"), suite.name)) throw new Fail(WRONG_CHAIN, "the receipt's suite is not the chain's suite");
     if (!pyEq(mget(header, "chain"), mget(genesis, "chain"))) throw new Fail(WRONG_CHAIN, "the block header names another chain");
 
-    // 3. signatures: header quorum, then the sender's signature
-    const signers = new Set(signersList.map(toHex));
-    const quorum = Math.floor((signers.size * 2) / 3) + 1;
-    const good = new Set();
-    const headerMessage = concat(HEADER_DOMAIN, p.headerBytes);
-    for (const [key, sig] of p.signatures) {
-      const k = toHex(key);
-      if (signers.has(k) && (await suite.verify(key, headerMessage, sig))) good.add(k);
-    }
-    if (good.size < quorum) throw new Fail(SIGNATURE, "block header has " + good.size + " valid signer signatures; " + quorum + " required");
+    // 3. signatures: header quorum (of the block's signer set), then the sender's signature
+    let signers = new Set(signersList.map(toHex));
+    if (p.signerChanges !== null) signers = await followSignerChanges(suite, mget(genesis, "chain"), signers, p.signerChanges, header.get("height"));
+    const good = await quorumSigned(suite, signers, p.headerBytes, p.signatures, "block header");
     let body = null;
     if (p.envelope !== null) {
       const envelope = cborMap(p.envelope, "tx.envelope");
@@ -380,6 +393,60 @@
       signer_keys: Array.from(good),
       digest: document === null ? null : toHex(document.digest),
     };
+  }
+
+  /* receipt.py: quorum_signed. `signers` holds hex keys; returns the hex keys whose signatures verified. */
+  async function quorumSigned(suite, signers, headerBytes, signatures, what) {
+    const quorum = Math.floor((signers.size * 2) / 3) + 1;
+    const good = new Set();
+    const message = concat(HEADER_DOMAIN, headerBytes);
+    for (const [key, sig] of signatures) {
+      const k = toHex(key);
+      if (signers.has(k) && (await suite.verify(key, message, sig))) good.add(k);
+    }
+    if (good.size < quorum) throw new Fail(SIGNATURE, what + " has " + good.size + " valid signer signatures; " + quorum + " required");
+    return good;
+  }
+
+  /* receipt.py: follow_signer_changes (docs/protocol.md 6.5). */
+  async function followSignerChanges(suite, chain, genesisSigners, changes, height) {
+    if (!Array.isArray(changes) || changes.length === 0) throw new ReceiptUnreadable("block.signer_changes must be a non-empty list");
+    const h = suite.hash;
+    let current = genesisSigners, last = 0n;
+    for (let n = 1; n <= changes.length; n++) {
+      const change = changes[n - 1];
+      const what = "signer change " + n;
+      const start = BigInt(int(item(change, "from"), what + " 'from'"));
+      if (start >= 1n << 64n) throw new ReceiptUnreadable(what + " 'from' must fit in 8 bytes");
+      const keys = iter(item(change, "signers")).map((k) => hex(k, what + " signers", 65));
+      const blk = item(change, "block");
+      const headerBytes = hex(item(blk, "header"), what + " header");
+      const signatures = iter(item(blk, "signatures")).map((s) => [hex(item(s, "key"), "signature key", 65), hex(item(s, "sig"), "signature", 64)]);
+      const state = item(change, "state");
+      const parts = ["previous", "write_set", "provable_root"].map((k) => hex(item(state, k), what + " state", 32));
+      const proof = item(change, "proof");
+      const siblings = iter(item(proof, "siblings")).map((x) => hex(x, what + " proof", 32));
+      const other = item(proof, "other_leaf");
+      const header = cborMap(headerBytes, what + " header", 1);
+      const at = mget(header, "height"), stateRoot = mget(header, "state_root");
+      if (!isInt(at) || !isBytes(stateRoot) || other !== null) throw new ReceiptUnreadable(what + ": the header needs a height and state root, the proof a leaf");
+      if (!pyEq(mget(header, "chain"), chain)) throw new Fail(WRONG_CHAIN, what + ": the header names another chain");
+      const atBig = BigInt(at);
+      if (!(last <= atBig && atBig < start)) throw new Fail(SIGNATURE, what + ": recorded at block " + atBig + ", not between the previous change (" + last + ") and " + start);
+      const hexKeys = keys.map(toHex);
+      const sorted = Array.from(new Set(hexKeys)).sort();
+      if (hexKeys.length === 0 || hexKeys.length !== sorted.length || hexKeys.some((k, i) => k !== sorted[i])) throw new Fail(SIGNATURE, what + ": the new signer set is empty, unsorted or repeats a key");
+      await quorumSigned(suite, current, headerBytes, signatures, what + " (block " + atBig + ")");
+      if (!equalBytes(await h(concat(PROVABLE_STATE_ROOT_PREFIX, ...parts)), stateRoot)) throw new Fail(SIGNATURE, what + ": the state parts do not make block " + atBig + "'s state root");
+      const fromBytes = new Uint8Array(8);
+      for (let i = 0, v = start; i < 8; i++, v >>= 8n) fromBytes[7 - i] = Number(v & 0xffn);
+      const key = concat(SIGNERS_KEY_PREFIX, fromBytes);
+      if (!(await smtVerifyMember(h, parts[2], await h(key), await h(Cbor.encode(keys)), siblings))) throw new Fail(SIGNATURE, what + ": block " + atBig + "'s state does not hold this signer set from " + start);
+      current = new Set(hexKeys);
+      last = start;
+    }
+    if (BigInt(height) < last) throw new Fail(SIGNATURE, "the block (" + height + ") is older than its last signer set change (" + last + ")");
+    return current;
   }
 
   function args(body) {

@@ -1,0 +1,127 @@
+"""Proofs of signer set changes, for receipts of blocks signed by a governed set.
+
+A receipt's verifier knows only the genesis. To trust a block signed by a set
+that governance made, it follows each change from the genesis: the block that
+recorded the change, signed by a quorum of the set before it, and a state proof
+that this block's state holds the record `governance/signers/<from>` with the
+new set (docs/protocol.md, "Signer set changes"). The state tree keeps only
+its latest nodes, so the state proof is taken when that block commits, before
+the next one does, and kept in `<data>/signer-changes/<from>.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from govchain import codec, smt
+from govchain.ledger import errors
+from govchain.ledger.signers import FULL_SIGNERS_PREFIX, change_heights, quorum
+from govchain.state import SMT_NODES
+
+if TYPE_CHECKING:
+    from govchain.node.node import CommitEvent, Node
+    from govchain.store.sqlite import Store
+
+CHANGES_DIR = "signer-changes"
+log = logging.getLogger("govchain.signers")
+
+
+class _Committed:
+    """Committed state, for the ledger's readers (`get`) and the state tree's (`get`, read only)."""
+
+    def __init__(self, store: Store, prefix: bytes = b"") -> None:
+        self._store = store
+        self._prefix = prefix
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._store.state_get(self._prefix + key)
+
+    def put(self, position: bytes, node: bytes | None) -> None:
+        raise RuntimeError("proofs only read the tree")
+
+
+def _folder(node: Node) -> Path:
+    return node.files.data_dir / CHANGES_DIR
+
+
+def record_key(from_height: int) -> bytes:
+    return FULL_SIGNERS_PREFIX + from_height.to_bytes(8, "big")
+
+
+def capture(node: Node, event: CommitEvent) -> None:
+    """After each commit: prove every signer record this block wrote. A failure here costs only
+    receipts after that change on this peer (`signer_change_unproven`), never block production."""
+    try:
+        _capture(node, event)
+    except Exception:
+        log.exception("could not keep the proof of a signer set change at height %d", event.height)
+
+
+def _capture(node: Node, event: CommitEvent) -> None:
+    store = node.store
+    for from_height in change_heights(_Committed(store)):
+        if from_height <= event.height:
+            continue
+        key = record_key(from_height)
+        history = store.state_history(key, 1)
+        if not history or history[0][0] != event.height:
+            continue
+        parts = store.state_parts_at(event.height)
+        assert parts is not None and parts[0] == event.height, "a provable write without state parts"
+        previous, write_set, root = codec.decode(parts[1])
+        value = store.state_get(key)
+        assert value is not None
+        _, proof = smt.prove(node.suite.hash, _Committed(store, SMT_NODES), node.suite.hash(key))
+        item = {
+            "from": from_height,
+            "height": event.height,
+            "signers": [k.hex() for k in codec.decode(value)],
+            "state": {"previous": previous.hex(), "write_set": write_set.hex(), "provable_root": root.hex()},
+            "proof": {
+                "siblings": [s.hex() for s in proof.siblings],
+                "other_leaf": None if proof.other_leaf is None else [x.hex() for x in proof.other_leaf],
+            },
+        }
+        folder = _folder(node)
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f"{from_height}.tmp"
+        tmp.write_text(json.dumps(item, indent=1) + "\n")
+        tmp.replace(folder / f"{from_height}.json")
+
+
+class ChangeUnavailable(LookupError):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def changes_up_to(node: Node, height: int) -> list[dict[str, Any]]:
+    """Every signer set change in force at `height`, oldest first, as a receipt carries them."""
+    out = []
+    for from_height in change_heights(_Committed(node.store)):
+        if from_height > height:
+            break
+        path = _folder(node) / f"{from_height}.json"
+        if not path.is_file():
+            raise ChangeUnavailable(
+                "signer_change_unproven",
+                f"no proof of the signer set change at height {from_height} on this peer; ask another peer",
+            )
+        item = json.loads(path.read_text())
+        block = node.store.block(item.pop("height"))
+        assert block is not None
+        signers = set(node.signers(block.height))
+        signatures = [s for s in codec.decode(block.signatures) if s["key"] in signers]
+        if len(signatures) < quorum(len(signers)):
+            raise ChangeUnavailable(
+                errors.NOT_FINAL, f"block {block.height} (a signer set change) is not final yet; retry"
+            )
+        item["block"] = {
+            "header": block.header.hex(),
+            "signatures": [{"key": s["key"].hex(), "sig": s["sig"].hex()} for s in signatures],
+        }
+        out.append(item)
+    return out
