@@ -48,7 +48,7 @@ def proposal_state(env: Env, proposal: bytes) -> dict[str, Any]:
 
 
 def wait_height(env: Env, height: int) -> None:
-    deadline = time.time() + 10
+    deadline = time.time() + 30
     while env.node.height < height and time.time() < deadline:
         env.notarize(env_member(env))
     assert env.node.height >= height

@@ -369,7 +369,8 @@ def test_a_reader_stops_at_messages_the_stream_lost_before_it_read_them(
     late = make(nats_url, tmp_path / "late", max_txs=2)
     try:
         a.start(0, 1000)
-        a.submit([item(i) for i in range(6)])  # stream sequences 1..6
+        for i in range(6):  # one message each (a submission of several is one list): sequences 1..6
+            a.submit([item(i)])
         assert len(collect(a, 6)) == 3
         asyncio.run(_delete(nats_url, a.settings.stream, 3))
         late.start(0, 1000)  # the stream still starts at 1: it reads, and meets the hole at 3

@@ -427,8 +427,9 @@ def _wait(check: Any, timeout: float, what: str, started: list[dict[str, Any]]) 
     deadline = time.monotonic() + timeout
     while not check():
         for item in started:
-            if not _alive(item["pid"], item["marker"]):
-                _reap(item["pid"])
+            # our own children: waitpid says for certain whether one exited (a command line read in
+            # /proc can come back empty for a process that has just started)
+            if not _reap(item["pid"]):
                 tail = Path(item["log"]).read_text(errors="replace").strip().splitlines()[-3:]
                 raise NetworkError("start_failed", f"{item['name']} exited: " + " | ".join(tail))
         if time.monotonic() > deadline:
