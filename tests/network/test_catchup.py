@@ -37,8 +37,10 @@ from govchain.node.catchup import (
     HEADER_MISMATCH,
     PEER_UNREACHABLE,
     POSITION_UNKNOWN,
+    POSITIONS_FILE,
     CatchUp,
     FullBlock,
+    PositionLog,
     decode_full_block,
     encode_full_block,
     positions_of,
@@ -48,7 +50,7 @@ from govchain.node.consortium import GENESIS_FILE, init_consortium
 from govchain.node.finality import Finality
 from govchain.node.node import Node
 from govchain.node.peer import open_peer, stream_settings
-from govchain.ordering.jetstream import JetStreamOrderer
+from govchain.ordering.jetstream import JetStreamOrderer, Position
 from tests.network.conftest import free_port, wait_port
 from tests.network.test_peers import committed, headers, wait_until
 
@@ -345,17 +347,51 @@ def test_a_wrong_agreed_position_is_reported_as_divergence(
     ),
     txs=st.lists(st.binary(max_size=40), max_size=5),
     next_seq=st.none() | st.integers(min_value=1, max_value=2**63),
+    next_item=st.integers(min_value=0, max_value=2**32),
 )
 def test_full_block_wire_form_round_trips(
-    header: bytes, sigs: list[tuple[bytes, bytes]], txs: list[bytes], next_seq: int | None
+    header: bytes, sigs: list[tuple[bytes, bytes]], txs: list[bytes], next_seq: int | None, next_item: int
 ) -> None:
-    block = FullBlock(header, [HeaderSignature(k, s) for k, s in sigs], txs, next_seq)
+    block = FullBlock(header, [HeaderSignature(k, s) for k, s in sigs], txs, next_seq, next_item)
     data = encode_full_block(block)
     assert decode_full_block(data) == block
     value = codec.decode(data)
-    for broken in ({**value, "extra": 1}, {**value, "v": 2}, {**value, "next_seq": 0}, {**value, "txs": [1]}):
+    broken_values = (
+        {**value, "extra": 1},
+        {**value, "v": 2},
+        {**value, "next_seq": 0},
+        {**value, "next_item": -1},
+        {k: v for k, v in value.items() if k != "next_item"},
+        {**value, "txs": [1]},
+    )
+    for broken in broken_values:
         with pytest.raises(ValueError):
             decode_full_block(codec.encode(broken))
+
+
+def test_the_position_log_keeps_where_a_list_was_cut(tmp_path: Path) -> None:
+    """A batch cut in the middle of a list resumes at (sequence, item): a catching-up peer that
+    restarted at item 0 would cut the items already in the block again."""
+    import sqlite3
+
+    log = PositionLog(tmp_path)
+    log.record(Position(7, 1234, 40, 3))
+    assert log.get(7) == Position(7, 1234, 40, 3)
+    log.close()
+    old = tmp_path / "old"  # a log written before lists: three columns, read as item 0
+    old.mkdir()
+    conn = sqlite3.connect(old / POSITIONS_FILE)
+    conn.execute(
+        "CREATE TABLE positions (height INTEGER PRIMARY KEY, time INTEGER NOT NULL, next_seq INTEGER)"
+    )
+    conn.execute("INSERT INTO positions VALUES (5, 99, 12)")
+    conn.commit()
+    conn.close()
+    migrated = PositionLog(old)
+    assert migrated.get(5) == Position(5, 99, 12, 0)
+    migrated.record(Position(6, 100, 12, 2))
+    assert migrated.get(6) == Position(6, 100, 12, 2)
+    migrated.close()
 
 
 @pytest.mark.slow

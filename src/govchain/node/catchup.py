@@ -78,23 +78,27 @@ class PositionLog:
         self._conn.execute("PRAGMA busy_timeout=10000")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS positions "
-            "(height INTEGER PRIMARY KEY, time INTEGER NOT NULL, next_seq INTEGER NOT NULL)"
+            "(height INTEGER PRIMARY KEY, time INTEGER NOT NULL, next_seq INTEGER NOT NULL, "
+            "next_item INTEGER NOT NULL DEFAULT 0)"
         )
+        columns = {row[1] for row in self._conn.execute("PRAGMA table_info(positions)")}
+        if "next_item" not in columns:  # a log written before transaction lists
+            self._conn.execute("ALTER TABLE positions ADD COLUMN next_item INTEGER NOT NULL DEFAULT 0")
         self._lock = threading.Lock()
 
     def record(self, position: Position) -> None:
         with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO positions VALUES (?, ?, ?)",
-                (position.height, position.time, position.next_seq),
+                "INSERT OR REPLACE INTO positions (height, time, next_seq, next_item) VALUES (?, ?, ?, ?)",
+                (position.height, position.time, position.next_seq, position.next_item),
             )
 
     def get(self, height: int) -> Position | None:
         with self._lock:
             row = self._conn.execute(
-                "SELECT height, time, next_seq FROM positions WHERE height = ?", (height,)
+                "SELECT height, time, next_seq, next_item FROM positions WHERE height = ?", (height,)
             ).fetchone()
-        return None if row is None else Position(int(row[0]), int(row[1]), int(row[2]))
+        return None if row is None else Position(*(int(column) for column in row))
 
     def close(self) -> None:
         self._conn.close()
@@ -109,6 +113,7 @@ class FullBlock:
     signatures: list[HeaderSignature]
     txs: list[bytes]  # envelopes, in log order
     next_seq: int | None  # where the next batch starts in the stream, if the serving peer knows
+    next_item: int = 0  # items of message `next_seq` already in block h or earlier (a list cut mid-way)
 
 
 def full_block(node: Node, height: int) -> bytes | None:
@@ -121,8 +126,9 @@ def full_block(node: Node, height: int) -> bytes | None:
     recorded = (node.files.data_dir / POSITIONS_FILE).exists()  # only peers record positions
     position = positions_of(node).get(height) if recorded else None
     signatures = [HeaderSignature.from_value(s) for s in codec.decode(stored.signatures)]
-    next_seq = None if position is None else position.next_seq
-    return encode_full_block(FullBlock(stored.header, signatures, [t.envelope for t in txs], next_seq))
+    next_seq, next_item = (None, 0) if position is None else (position.next_seq, position.next_item)
+    envelopes = [t.envelope for t in txs]
+    return encode_full_block(FullBlock(stored.header, signatures, envelopes, next_seq, next_item))
 
 
 def encode_full_block(block: FullBlock) -> bytes:
@@ -133,6 +139,7 @@ def encode_full_block(block: FullBlock) -> bytes:
             "signatures": [s.to_value() for s in block.signatures],
             "txs": block.txs,
             "next_seq": block.next_seq,
+            "next_item": block.next_item,
         }
     )
 
@@ -156,7 +163,7 @@ def decode_full_block(data: bytes) -> FullBlock:
         value = codec.decode(data)
     except codec.CodecError as exc:
         raise ValueError(f"not canonical CBOR: {exc}") from None
-    expected = {"v", "header", "signatures", "txs", "next_seq"}
+    expected = {"v", "header", "signatures", "txs", "next_seq", "next_item"}
     if type(value) is not dict or set(value) != expected or value["v"] != FULL_BLOCK_VERSION:
         raise ValueError(f"a block must be a map of exactly {sorted(expected)}, version {FULL_BLOCK_VERSION}")
     header, signatures, txs, next_seq = value["header"], value["signatures"], value["txs"], value["next_seq"]
@@ -166,7 +173,10 @@ def decode_full_block(data: bytes) -> FullBlock:
         raise ValueError("txs must be byte strings, signatures maps")
     if next_seq is not None and (type(next_seq) is not int or next_seq < 1):
         raise ValueError("next_seq must be a positive integer or null")
-    return FullBlock(header, [HeaderSignature.from_value(s) for s in signatures], txs, next_seq)
+    next_item = value["next_item"]
+    if type(next_item) is not int or next_item < 0:
+        raise ValueError("next_item must be a non-negative integer")
+    return FullBlock(header, [HeaderSignature.from_value(s) for s in signatures], txs, next_seq, next_item)
 
 
 # --- the catching-up side ------------------------------------------------------------------
@@ -312,24 +322,25 @@ class CatchUp:
         header = Header.decode(_stored_header(node, height))
         if height == 0:
             return Position(0, header.time, 1)
-        votes: Counter[int] = Counter()
+        votes: Counter[tuple[int, int]] = Counter()
         for peer in self.peers:
             try:
                 block = self._get(http, peer, height)
             except Refused:
                 continue
             if block is not None and block.header == _stored_header(node, height) and block.next_seq:
-                votes[block.next_seq] += 1
+                votes[(block.next_seq, block.next_item)] += 1
         signers = len(node.signers(height + 1))
         needed = signers - quorum(signers) + 1
-        found = [seq for seq, count in votes.items() if count >= needed]
+        found = [where for where, count in votes.items() if count >= needed]
         if len(found) != 1:
             raise CatchUpFailed(
                 POSITION_UNKNOWN,
-                f"not exactly one stream sequence after block {height} is reported by {needed} peers "
-                f"or more: {dict(votes)}",
+                f"not exactly one stream position (sequence, item) after block {height} is reported by "
+                f"{needed} peers or more: {dict(votes)}",
             )
-        return Position(height, header.time, found[0])
+        next_seq, next_item = found[0]
+        return Position(height, header.time, next_seq, next_item)
 
 
 def _stored_header(node: Node, height: int) -> bytes:
