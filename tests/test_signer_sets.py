@@ -125,6 +125,7 @@ def test_a_change_that_leaves_no_signer_is_refused(env: Env) -> None:
 def test_any_altered_byte_of_a_change_is_refused(env: Env, data: st.DataObject) -> None:
     if _receipt.get(id(env)) is None:
         _receipt[id(env)] = _joined(env)[2]
+        assert verify_receipt(_receipt[id(env)]).ok  # untouched, it verifies: the refusals below count
     receipt = copy.deepcopy(_receipt[id(env)])
     change = receipt["block"]["signer_changes"][0]
     fields: list[tuple[Any, Any]] = [(change["block"], "header"), (change["state"], "previous")]

@@ -137,6 +137,7 @@ def test_a_joined_orgs_peer_counts_toward_finality(tmp_path: Path) -> None:
         rows = wait_same_head(network, timeout=90)
         block = httpx.get(f"{org1.api_url}/v1/blocks/{rows[0]['height']}", timeout=5).json()
         assert peer5 in [s["key"] for s in block["signatures"]]
+        assert httpx.get(f"{org5.api_url}/v1/status", timeout=5).json()["signers"] == 5
 
         # a receipt from after the join: 5 signers, reached from the genesis; verifies offline
         receipt = Client(org1.api_url).receipt(first.id)

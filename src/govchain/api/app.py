@@ -221,7 +221,7 @@ def create_app(node: Node) -> FastAPI:
             "latest_time": header.time,
             "tx_count": header.log_size,
             "pending": node.pending(),
-            "signers": len(node.genesis.signers),
+            "signers": len(node.signers(header.height + 1)),  # whose signatures count for the next block
             "node_key": node.key.keys.public.hex(),
             "healthy": node.error is None,
             "catching_up": not node.orderer.caught_up(),  # replaying an order others already made

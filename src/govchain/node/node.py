@@ -31,7 +31,7 @@ from govchain.ledger.blocks import ChainParams, Genesis, Header, HeaderSignature
 from govchain.ledger.contracts import Registry
 from govchain.ledger.errors import TxRejected
 from govchain.ledger.governance import effective_orgs, effective_params
-from govchain.ledger.membership import Policy, authorize
+from govchain.ledger.membership import Member, Policy, authorize
 from govchain.ledger.orgs import Org, check_orgs, genesis_orgs
 from govchain.ledger.signers import signers_at
 from govchain.ledger.state_transition import BlockOutcome, ChainContext, Parent, apply_block, policy_in_force
@@ -351,11 +351,19 @@ class Node:
             raise TxRejected(
                 errors.UNKNOWN_METHOD, f"contract '{contract.name}' has no method '{tx.body.method}'"
             )
+        self.authorize_sender(contract.name, tx.body.method, tx.body.sender, now)
+
+    def authorize_sender(self, contract: str, method: str, sender: bytes, now: int) -> Member | None:
+        """The member `sender` is, if the method policy in force lets it call `contract.method`;
+        raises TxRejected otherwise. None on a development chain, which is open."""
         if not self.chain.consortium:
-            return  # a development chain is open
+            return None
+        found = self.registry.get(contract)
+        if found is None:
+            raise TxRejected(errors.UNKNOWN_CONTRACT, f"no contract named '{contract}'")
         in_force = self._in_force()
-        policy = policy_in_force(self._pending, contract, tx.body.method, in_force.height, in_force.policies)
-        authorize(True, self._pending, tx.body.sender, policy, now, in_force.orgs)
+        policy = policy_in_force(self._pending, found, method, in_force.height, in_force.policies)
+        return authorize(True, self._pending, sender, policy, now, in_force.orgs)
 
     # --- block production ---------------------------------------------------------
     #

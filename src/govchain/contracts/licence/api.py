@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from govchain import codec
 from govchain.api.common import ApiError, jsonable, parse_hex
 from govchain.contracts.licence.client import check_fields
-from govchain.contracts.licence.contract import ISSUER_NOT_ALLOWED, ISSUERS, MAX_SEQUENCE, NAME, record_key
+from govchain.contracts.licence.contract import ISSUER_NOT_ALLOWED, MAX_SEQUENCE, NAME, record_key
 from govchain.contracts.licence.filecheck import check_file
 from govchain.contracts.licence.model import (
     REGISTRY_KIND,
@@ -29,26 +29,14 @@ from govchain.contracts.licence.vc import status_list_credential
 from govchain.ledger import errors
 from govchain.ledger.errors import TxRejected
 from govchain.ledger.governance import versioned
-from govchain.ledger.membership import authorize
 from govchain.ledger.requests import verify_request
 from govchain.ledger.results import TxResult
 from govchain.node.node import Node
 from govchain.node.receipts import build_state_proof
 from govchain.sdk.client import SdkError
-from govchain.store.sqlite import Store
 
 MAX_FILE = 16 * 1024 * 1024
 RENDER_ARGS = {"type", "version", "fields", "salts", "valid_from", "valid_until"}
-
-
-class _Committed:
-    """Committed state, read by full key (what membership.authorize reads)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def get(self, key: bytes) -> bytes | None:
-        return self.store.state_get(key)
 
 
 def licence_router(node: Node) -> APIRouter:
@@ -116,11 +104,8 @@ def licence_router(node: Node) -> APIRouter:
         if found is None or "unusable" in found:
             raise ApiError("unknown_licence_type", f"no usable licence type '{code}' is registered", 404)
         kind = parse_type(code, {k: v for k, v in found.items() if k != "code"})
-        orgs = node.current_orgs()
-        try:
-            member = authorize(
-                node.chain.consortium, _Committed(node.store), signer, ISSUERS, int(time.time() * 1000), orgs
-            )
+        try:  # the policy in force for issuing, as the state machine will check the issue itself
+            member = node.authorize_sender(NAME, "issue", signer, int(time.time() * 1000))
         except TxRejected as exc:
             raise ApiError(exc.code, exc.message, 403) from None
         if member is None:
@@ -145,7 +130,7 @@ def licence_router(node: Node) -> APIRouter:
         validity = (body["valid_from"], body["valid_until"])
         if type(validity[0]) is not int or not (validity[1] is None or type(validity[1]) is int):
             raise ApiError(errors.INVALID_ARGS, "'valid_from' (ms) and 'valid_until' (ms or null)")
-        org = orgs.get(member.org)
+        org = node.current_orgs().get(member.org)
         sheet = LicenceSheet(
             kind=kind,
             licence=licence,
