@@ -46,14 +46,13 @@ from govchain.ledger.transactions import SignedTx, decode_tx
 from govchain.node.finality import Finality
 from govchain.node.node import HeaderMismatch, Node
 from govchain.ordering.base import Batch
-from govchain.ordering.jetstream import JetStreamOrderer, Position
+from govchain.ordering.jetstream import MAX_TX_BYTES, JetStreamOrderer, Position
 
 log = logging.getLogger("govchain.catchup")
 
 POSITIONS_FILE = "stream-positions.db"
 FULL_BLOCK_VERSION = 1
 CBOR = "application/cbor"
-MAX_BLOCK_TX_BYTES = 1 << 20  # the stream's bound on one transaction (node/peer.py)
 PROGRESS_EVERY_S = 2.0
 
 # reasons a served block is refused (logged, and kept in CatchUp.refusals)
@@ -371,7 +370,7 @@ def apply_served(node: Node, height: int, block: FullBlock) -> None:
     if len(block.txs) != header.tx_count:
         raise Refused(BAD_BLOCK, f"{len(block.txs)} transactions served, the header has {header.tx_count}")
     try:
-        txs = [decode_tx(suite, raw, MAX_BLOCK_TX_BYTES) for raw in block.txs]
+        txs = [decode_tx(suite, raw, MAX_TX_BYTES) for raw in block.txs]
     except Exception as exc:
         raise Refused(BAD_BLOCK, f"a transaction does not decode: {exc}") from None
     try:

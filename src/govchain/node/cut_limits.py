@@ -24,26 +24,17 @@ from pathlib import Path
 
 from govchain.ledger.blocks import Genesis
 from govchain.ledger.governance import effective_params
+from govchain.node.committed import CommittedState
 from govchain.store.sqlite import Store
 
 LIMITS_FILE = "cut-limits.json"
-
-
-class _Committed:
-    """Committed state, as governance reads it."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._store.state_get(key)
 
 
 class CutLimits:
     def __init__(self, data_dir: Path, genesis: Genesis) -> None:
         self._path = data_dir / LIMITS_FILE
         self._genesis = genesis
-        self._state: _Committed | None = None
+        self._state: CommittedState | None = None
         self._lock = threading.Lock()
         self._heights: list[int] = []
         self._values: list[int] = []
@@ -52,7 +43,7 @@ class CutLimits:
     def open(self, store: Store, head: int) -> None:
         """Load the recorded changes, and learn the limits of the two heights after `head` (the
         committed height) from the store: the only ones a crash could have kept from the file."""
-        self._state = _Committed(store)
+        self._state = CommittedState(store)
         try:
             changes = [(int(h), int(v)) for h, v in json.loads(self._path.read_text())["changes"]]
         except FileNotFoundError:  # a new peer (or one from before governed limits: all genesis)

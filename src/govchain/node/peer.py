@@ -22,9 +22,7 @@ from govchain.node.chain import ChainFiles, load_genesis
 from govchain.node.cut_limits import CutLimits
 from govchain.node.finality import Finality
 from govchain.node.node import CommitEvent, Node
-from govchain.ordering.jetstream import JetStreamOrderer, StreamSettings, stream_names
-
-MAX_STREAM_TX_BYTES = 1 << 20  # nats-server's default max_payload; a fixed bound, the same on every peer
+from govchain.ordering.jetstream import MAX_TX_BYTES, JetStreamOrderer, StreamSettings, stream_names
 
 
 def stream_settings(
@@ -58,7 +56,7 @@ def open_peer(
     suite = get_suite(genesis.suite)
 
     def decode(raw: bytes) -> SignedTx:
-        return decode_tx(suite, raw, MAX_STREAM_TX_BYTES)
+        return decode_tx(suite, raw, MAX_TX_BYTES)
 
     limits = CutLimits(data_dir, genesis)
     orderer: JetStreamOrderer[SignedTx] = JetStreamOrderer(
@@ -68,7 +66,7 @@ def open_peer(
         lambda: node.params().block_time_ms,  # paces this peer's markers only: follows governance at once
         data_dir,
         digest=suite.hash,
-        max_tx_bytes=MAX_STREAM_TX_BYTES,
+        max_tx_bytes=MAX_TX_BYTES,
     )
     node = Node(data_dir, registry, orderer=orderer)
     limits.open(node.store, node.height)

@@ -11,15 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from govchain import codec, merkle, smt
+from govchain import codec, merkle
 from govchain.ledger import errors
 from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures
 from govchain.ledger.results import TxResult
 from govchain.ledger.signers import quorum
+from govchain.node.committed import prove_key
 from govchain.node.node import Node
 from govchain.node.signer_changes import ChangeUnavailable, changes_up_to
-from govchain.state import SMT_NODES
-from govchain.store.sqlite import Store, StoredBlock
+from govchain.store.sqlite import StoredBlock
 from govchain.verify.receipt import RECEIPT_FORMAT, RECEIPT_VERSION
 from govchain.verify.state import STATE_PROOF_FORMAT, STATE_PROOF_VERSION
 
@@ -121,19 +121,6 @@ def _final_block(node: Node, block: StoredBlock, header: Header) -> dict[str, An
     return out
 
 
-class _CommittedNodes:
-    """The sparse Merkle tree's nodes as committed (read only)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def get(self, position: bytes) -> bytes | None:
-        return self._store.state_get(SMT_NODES + position)
-
-    def put(self, position: bytes, node: bytes | None) -> None:
-        raise RuntimeError("proofs only read the tree")
-
-
 def build_state_proof(node: Node, key: bytes) -> dict[str, Any]:
     """An offline proof of one provable key's current value (or absence), at the latest block.
 
@@ -142,17 +129,14 @@ def build_state_proof(node: Node, key: bytes) -> dict[str, Any]:
     prefixes = node.registry.provable_prefixes
     if not prefixes or not key.startswith(prefixes):
         raise ProofUnavailable("not_provable", "this key is not kept in the provable state tree")
-    h = node.suite.hash
     with node.store.snapshot():  # the block, the parts, the value and the tree: one committed state
         block = node.store.latest_block()
         assert block is not None
         header = Header.decode(block.header)
-        found = node.store.state_parts_at(header.height)
-        if found is None:
+        proved = prove_key(node.store, node.suite, header.height, key)
+        if proved is None:
             raise ProofUnavailable(errors.NOT_FOUND, "nothing provable has been written on this chain yet")
-        previous, write_set, root = codec.decode(found[1])
-        value = node.store.state_get(key)
-        _, proof = smt.prove(h, _CommittedNodes(node.store), h(key))  # one snapshot: agrees with value
+        state, value, proof = proved
         final = _final_block(node, block, header)
     return {
         "format": STATE_PROOF_FORMAT,
@@ -160,13 +144,10 @@ def build_state_proof(node: Node, key: bytes) -> dict[str, Any]:
         "suite": node.suite.name,
         "chain": _chain(node),
         "block": final,
-        "state": {"previous": previous.hex(), "write_set": write_set.hex(), "provable_root": root.hex()},
+        "state": state,
         "key": key.hex(),
         "value": None if value is None else value.hex(),
-        "proof": {
-            "siblings": [s.hex() for s in proof.siblings],
-            "other_leaf": None if proof.other_leaf is None else [x.hex() for x in proof.other_leaf],
-        },
+        "proof": proof,
     }
 
 

@@ -16,31 +16,16 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from govchain import codec, smt
+from govchain import codec
 from govchain.ledger import errors
 from govchain.ledger.signers import FULL_SIGNERS_PREFIX, change_heights, quorum
-from govchain.state import SMT_NODES
+from govchain.node.committed import CommittedState, prove_key
 
 if TYPE_CHECKING:
     from govchain.node.node import CommitEvent, Node
-    from govchain.store.sqlite import Store
 
 CHANGES_DIR = "signer-changes"
 log = logging.getLogger("govchain.signers")
-
-
-class _Committed:
-    """Committed state, for the ledger's readers (`get`) and the state tree's (`get`, read only)."""
-
-    def __init__(self, store: Store, prefix: bytes = b"") -> None:
-        self._store = store
-        self._prefix = prefix
-
-    def get(self, key: bytes) -> bytes | None:
-        return self._store.state_get(self._prefix + key)
-
-    def put(self, position: bytes, node: bytes | None) -> None:
-        raise RuntimeError("proofs only read the tree")
 
 
 def _folder(node: Node) -> Path:
@@ -62,28 +47,25 @@ def capture(node: Node, event: CommitEvent) -> None:
 
 def _capture(node: Node, event: CommitEvent) -> None:
     store = node.store
-    for from_height in change_heights(_Committed(store)):
+    for from_height in change_heights(CommittedState(store)):
         if from_height <= event.height:
             continue
         key = record_key(from_height)
         history = store.state_history(key, 1)
         if not history or history[0][0] != event.height:
             continue
-        parts = store.state_parts_at(event.height)
-        assert parts is not None and parts[0] == event.height, "a provable write without state parts"
-        previous, write_set, root = codec.decode(parts[1])
-        value = store.state_get(key)
+        found = store.state_parts_at(event.height)
+        assert found is not None and found[0] == event.height, "a provable write without state parts"
+        proved = prove_key(store, node.suite, event.height, key)
+        assert proved is not None
+        state, value, proof = proved
         assert value is not None
-        _, proof = smt.prove(node.suite.hash, _Committed(store, SMT_NODES), node.suite.hash(key))
         item = {
             "from": from_height,
             "height": event.height,
             "signers": [k.hex() for k in codec.decode(value)],
-            "state": {"previous": previous.hex(), "write_set": write_set.hex(), "provable_root": root.hex()},
-            "proof": {
-                "siblings": [s.hex() for s in proof.siblings],
-                "other_leaf": None if proof.other_leaf is None else [x.hex() for x in proof.other_leaf],
-            },
+            "state": state,
+            "proof": proof,
         }
         folder = _folder(node)
         folder.mkdir(exist_ok=True)
@@ -101,7 +83,7 @@ class ChangeUnavailable(LookupError):
 def changes_up_to(node: Node, height: int) -> list[dict[str, Any]]:
     """Every signer set change in force at `height`, oldest first, as a receipt carries them."""
     out = []
-    for from_height in change_heights(_Committed(node.store)):
+    for from_height in change_heights(CommittedState(node.store)):
         if from_height > height:
             break
         path = _folder(node) / f"{from_height}.json"

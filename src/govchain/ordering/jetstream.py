@@ -83,6 +83,7 @@ R = TypeVar("R")
 DUPLICATE_WINDOW_S = 120.0
 HEARTBEAT_S = 1.0  # the client re-creates an ordered consumer after two missed heartbeats
 POSITION_FILE = "stream-position.json"
+MAX_TX_BYTES = 1 << 20  # one transaction in the stream (nats-server's default max_payload), on every peer
 MAX_ENVELOPE_TXS = 1000  # per `txs` message; larger submissions go out as several messages
 MAX_ENVELOPE_BYTES = 1_000_000  # below nats-server's default max_payload (1 MiB), with room for headers
 
@@ -339,7 +340,7 @@ class JetStreamOrderer(Generic[T]):
         state_dir: Path,
         max_pending: int = 200_000,
         digest: Callable[[bytes], bytes] = lambda data: hashlib.sha256(data).digest(),
-        max_tx_bytes: int = 1 << 20,
+        max_tx_bytes: int = MAX_TX_BYTES,
     ) -> None:
         """`max_block_txs` must be the same on every peer: a number, or the limit for cutting each
         height, None until this peer knows it (then `committed` resumes cutting); `block_time_ms()`
