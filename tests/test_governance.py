@@ -49,9 +49,10 @@ def proposal_state(env: Env, proposal: bytes) -> dict[str, Any]:
 
 def wait_height(env: Env, height: int) -> None:
     deadline = time.time() + 30
+    replies = []
     while env.node.height < height and time.time() < deadline:
-        env.notarize(env_member(env))
-    assert env.node.height >= height
+        replies.append(env.notarize(env_member(env)))
+    assert env.node.height >= height, (env.node.error, env.node.pending(), replies[-3:])
 
 
 _members: dict[int, Any] = {}

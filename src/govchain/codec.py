@@ -41,34 +41,72 @@ def _key_order(key: str) -> tuple[int, bytes]:
     return len(encoded), encoded
 
 
+_ORDERS: dict[tuple[str, ...], tuple[str, ...] | None] = {}
+"""Key tuples seen before -> their canonical order (None: already canonical). A chain's maps
+come in a few shapes, so sorting each shape once saves most of the encoding cost."""
+_ORDERS_MAX = 4096
+_ORDERS_KEYS = 16  # larger maps (rare, and possibly hostile input) are sorted every time
+
+
+_UNSEEN: Any = object()
+
+
+def _order(keys: tuple[Any, ...]) -> tuple[str, ...] | None:
+    """The canonical order of a map's keys, or None when they are in it already.
+
+    Only all-text key tuples are remembered, so a tuple with any other key never
+    matches one and is always checked.
+    """
+    seen = _ORDERS.get(keys, _UNSEEN)
+    if seen is not _UNSEEN:
+        return seen  # type: ignore[no-any-return]
+    for key in keys:
+        if type(key) is not str:
+            raise CodecError("map_key", "map keys must be text strings")
+    ordered = tuple(sorted(keys, key=_key_order))
+    found = None if ordered == keys else ordered
+    if len(keys) <= _ORDERS_KEYS:
+        if len(_ORDERS) >= _ORDERS_MAX:
+            _ORDERS.clear()
+        _ORDERS[keys] = found
+    return found
+
+
 def _canonical(value: Value, depth: int = 0) -> Value:
     """Check a value against the data model and return it with every map in canonical key order.
 
     With text-only keys, RFC 8949 §4.2.1's order (bytewise over the encoded keys) is
     "shorter UTF-8 first, then bytewise". cbor2 keeps a dict's insertion order when not
-    asked to sort, so a plain dump of the result is the canonical encoding, at about
-    half the cost of cbor2's own canonical mode. Only containers recurse.
+    asked to sort, so a plain dump of the result is the canonical encoding, at a fraction
+    of the cost of cbor2's own canonical mode. A container that is canonical already is
+    returned as it is (no copy): the common case for decoded input, and for the maps the
+    ledger builds in canonical order.
     """
     t = type(value)
     if t is dict:
-        keys = list(value)
-        for key in keys:
-            if type(key) is not str:
-                raise CodecError("map_key", "map keys must be text strings")
-        if len(keys) > 1:
-            keys.sort(key=_key_order)
-        pairs = [(key, value[key]) for key in keys]
-    elif t is list or t is tuple:
-        pairs = None
-        items = value
-    else:
-        _check_scalar(value)
-        return value
-    if depth >= MAX_DEPTH:
-        raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
-    if pairs is not None:
-        return {key: _item(item, depth) for key, item in pairs}
-    return [_item(item, depth) for item in items]
+        keys = tuple(value)
+        order = _order(keys)
+        if depth >= MAX_DEPTH:
+            raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
+        if order is None and _unchanged(value.values(), depth):
+            return value
+        return {key: _item(value[key], depth) for key in (order or keys)}
+    if t is list or t is tuple:
+        if depth >= MAX_DEPTH:
+            raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
+        if _unchanged(value, depth):
+            return value
+        return [_item(item, depth) for item in value]
+    _check_scalar(value)
+    return value
+
+
+def _unchanged(items: Any, depth: int) -> bool:
+    """Check a container's items; True if none of them needs a canonical copy."""
+    for item in items:  # noqa: SIM110 (a plain loop: all() over a generator costs more here)
+        if _item(item, depth) is not item:
+            return False
+    return True
 
 
 def _item(item: Value, depth: int) -> Value:
@@ -110,6 +148,15 @@ def encode_unchecked(value: Value) -> bytes:
     strings, or the two-entry envelope map built in canonical order).
     """
     return cbor2.dumps(value)
+
+
+def decode_stored(data: bytes) -> Value:
+    """Decode bytes this ledger wrote itself with `encode` (e.g. a state value read back).
+
+    Skips `decode`'s canonical re-check, which for trusted bytes can only ever pass.
+    Never use it on bytes that arrived from outside.
+    """
+    return cbor2.loads(data)
 
 
 def decode(data: bytes, max_size: int | None = None) -> Value:

@@ -86,7 +86,7 @@ class ContractState:
 
     def get(self, key: bytes) -> Any:
         raw = self._tx.get(self._prefix + key)
-        return None if raw is None else codec.decode(raw)
+        return None if raw is None else codec.decode_stored(raw)
 
     def put(self, key: bytes, value: Any) -> None:
         self._tx.put(self._prefix + key, codec.encode(value))
@@ -107,12 +107,12 @@ class ReadView:
 
     def get(self, key: bytes) -> Any:
         raw = self._reader.state_get(self._prefix + key)
-        return None if raw is None else codec.decode(raw)
+        return None if raw is None else codec.decode_stored(raw)
 
     def scan(self, prefix: bytes, limit: int = 100, reverse: bool = False) -> Iterator[tuple[bytes, Any]]:
         cut = len(self._prefix)
         for key, raw in self._reader.state_scan(self._prefix + prefix, limit, reverse):
-            yield key[cut:], codec.decode(raw)
+            yield key[cut:], codec.decode_stored(raw)
 
 
 def write_set_root(hash_fn: Callable[[bytes], bytes], writes: dict[bytes, bytes | None]) -> bytes:

@@ -321,3 +321,27 @@ def test_max_size() -> None:
 def test_encode_lone_surrogate_raises_codec_error() -> None:
     with pytest.raises(CodecError):
         encode("\ud800")
+
+
+@settings(max_examples=200, deadline=None)
+@given(values, st.randoms(use_true_random=False))
+def test_encoding_twice_with_warm_key_order_cache_agrees_and_leaves_input_alone(value: Any, rnd: Any) -> None:
+    # The encoder remembers key orders per map shape and returns canonical containers uncopied:
+    # neither may change what is encoded, nor touch the caller's value.
+    snapshot = cbor2.dumps(value)
+    first = encode(value)
+    assert encode(value) == first == ref_encode(value)
+    assert cbor2.dumps(value) == snapshot
+    wide = {f"k{rnd.randrange(10**6)}-{i}": value for i in range(20)}  # more keys than are remembered
+    assert encode(wide) == ref_encode(wide)
+
+
+def test_a_remembered_key_shape_does_not_admit_other_key_types() -> None:
+    assert encode({"a": 1, "b": 2}) == ref_encode({"a": 1, "b": 2})
+    for bad in ({1: 1, "b": 2}, {b"a": 1, "b": 2}, {("a",): 1}):
+        with pytest.raises(CodecError) as info:
+            encode(bad)
+        assert info.value.reason == "map_key"
+    assert encode([(1, "x"), ({"b": 1, "a": [{"d": 1, "c": 2}]},)]) == ref_encode(
+        [[1, "x"], [{"a": [{"c": 2, "d": 1}], "b": 1}]]
+    )

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from govchain.contracts.notary.contract import CONTRACT as NOTARY
 from govchain.ledger.blocks import ChainParams
 from govchain.ledger.contracts import Context, Contract, Registry
@@ -30,7 +32,10 @@ def inc(ctx: Context, args: dict[str, Any]) -> int:
 COUNTER = Contract(name="counter", methods={"inc": inc})
 
 
-def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("readers", [0, 3])
+def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path, readers: int) -> None:
+    """With `readers`, other threads keep reading the counter through the executor's view (as
+    admission does), filling its read cache while blocks execute and commit beside them."""
     data = tmp_path / "node"
     create_dev_chain(data, "intl", params=ChainParams(max_block_txs=3, block_time_ms=1))
     node = Node(data, Registry([NOTARY, COUNTER]))
@@ -45,6 +50,16 @@ def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path) -> None:
 
     node.add_listener(listen)
     node.start()
+    stop = threading.Event()
+    counter_key = b"counter/n"
+
+    def read_forever() -> None:
+        while not stop.is_set():
+            node._pending.state_get(counter_key)
+
+    threads = [threading.Thread(target=read_forever, daemon=True) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
     try:
         key = node.suite.generate_keypair()
         expiry = int(time.time() * 1000) + 60_000
@@ -65,7 +80,11 @@ def test_each_block_sees_the_uncommitted_one_before_it(tmp_path: Path) -> None:
                 values.append(TxResult.decode(stored.result).data)
         assert values == list(range(1, total + 1))
         assert node.height == committed[-1].height
+        assert node._pending.state_get(counter_key) == node.store.state_get(counter_key)
     finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
         node.stop()
 
 

@@ -103,16 +103,20 @@ def test_block_feed_hands_events_to_the_loop_from_another_thread() -> None:
     feed = BlockFeed()
     event = CommitEvent(height=7, block_hash=b"\x01" * 32, time=123, committed=[(b"x", "ok", "")], dropped=[])
 
-    async def main() -> dict[str, object]:
+    async def main() -> list[object]:
         queue = feed.subscribe()
         threading.Thread(target=feed.on_commit, args=(event,)).start()
-        item = await asyncio.wait_for(queue.get(), timeout=10)
+        first = await asyncio.wait_for(queue.get(), timeout=10)
+        threading.Thread(target=feed.on_final, args=(7,)).start()
+        second = await asyncio.wait_for(queue.get(), timeout=10)
         feed.unsubscribe(queue)
-        return item
+        return [first, second]
 
-    got: list[dict[str, object]] = []
+    got: list[list[object]] = []
     # Its own thread: Playwright's sync API may hold a running loop on this one.
     runner = threading.Thread(target=lambda: got.append(asyncio.run(main())))
     runner.start()
     runner.join(timeout=30)
-    assert got == [{"height": 7, "hash": "01" * 32, "time": 123, "tx_count": 1}]
+    assert got == [
+        [("block", {"height": 7, "hash": "01" * 32, "time": 123, "tx_count": 1}), ("final", {"height": 7})]
+    ]

@@ -179,23 +179,16 @@ def create_app(node: Node) -> FastAPI:
 
     async def _wait_all(app: FastAPI, ids: list[bytes], timeout: float) -> list[Outcome | None]:
         waiters: CommitWaiters = app.state.waiters
-        futures = [waiters.future(tx_id) for tx_id in ids]
-        # A block may have committed while admission ran: the store already knows those.
-        open_ids = [tx_id for tx_id, fut in zip(ids, futures, strict=True) if not fut.done()]
-        already = await run_in_threadpool(_committed, open_ids)
-        for tx_id, fut in zip(ids, futures, strict=True):
-            if tx_id in already and not fut.done():
-                fut.set_result(already[tx_id])
-        done, _ = await asyncio.wait(futures, timeout=timeout)
-        out: list[Outcome | None] = []
-        for tx_id, fut in zip(ids, futures, strict=True):
-            if fut in done:
-                out.append(fut.result())
-            else:
-                waiters.forget(tx_id, fut)
-                fut.cancel()
-                out.append(None)
-        return out
+        wait = waiters.wait(ids)
+        try:
+            # A block may have committed while admission ran: the store already knows those.
+            open_ids = [tx_id for tx_id in ids if tx_id not in wait.outcomes]
+            if open_ids:
+                waiters.settle(wait, await run_in_threadpool(_committed, open_ids))
+            await asyncio.wait((wait.done,), timeout=timeout)
+        finally:
+            waiters.forget(wait, ids)
+        return [wait.outcomes.get(tx_id) for tx_id in ids]
 
     def _committed(ids: list[bytes]) -> dict[bytes, Outcome]:
         """Outcomes of the transactions among `ids` that are already committed (usually none)."""
@@ -220,6 +213,7 @@ def create_app(node: Node) -> FastAPI:
             "latest_hash": header.hash(node.suite).hex(),
             "latest_time": header.time,
             "tx_count": header.log_size,
+            "final_height": node.final_height,  # the highest block a quorum of organisations signed
             "pending": node.pending(),
             "signers": len(node.signers(header.height + 1)),  # whose signatures count for the next block
             "node_key": node.key.keys.public.hex(),

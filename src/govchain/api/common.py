@@ -85,12 +85,35 @@ Outcome = tuple[int | None, str, str]
 """(height or None if left out of the chain, result or reason code, message)."""
 
 
+class Waiting:
+    """One request's wait for a set of transactions: a single future for the whole set.
+
+    A request may wait for thousands of transactions; one future per request (not per
+    transaction) keeps the event loop's work per committed transaction to a dictionary update.
+    """
+
+    __slots__ = ("done", "missing", "outcomes")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.outcomes: dict[bytes, Outcome] = {}
+        self.missing = 0
+        self.done: asyncio.Future[None] = loop.create_future()
+
+    def settle(self, tx_id: bytes, outcome: Outcome) -> None:
+        if tx_id in self.outcomes:
+            return
+        self.outcomes[tx_id] = outcome
+        self.missing -= 1
+        if self.missing <= 0 and not self.done.done():
+            self.done.set_result(None)
+
+
 class CommitWaiters:
-    """Futures that resolve when a transaction is committed (or dropped) by the executor."""
+    """Waits that end when transactions are committed (or dropped) by the executor."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._waiting: dict[bytes, list[asyncio.Future[Outcome]]] = {}
+        self._waiting: dict[bytes, list[Waiting]] = {}
         self._dropped: OrderedDict[bytes, Outcome] = OrderedDict()
 
     def on_commit(self, event: CommitEvent) -> None:
@@ -98,30 +121,51 @@ class CommitWaiters:
         self._loop.call_soon_threadsafe(self._resolve, event)
 
     def _resolve(self, event: CommitEvent) -> None:
-        for tx_id, code, message in event.committed:
-            for fut in self._waiting.pop(tx_id, ()):
-                if not fut.done():
-                    fut.set_result((event.height, code, message))
+        waiting = self._waiting
+        if waiting:
+            for tx_id, code, message in event.committed:
+                waits = waiting.pop(tx_id, None)
+                if waits is not None:
+                    outcome: Outcome = (event.height, code, message)
+                    for wait in waits:
+                        wait.settle(tx_id, outcome)
         for tx_id, code, message in event.dropped:
-            outcome: Outcome = (None, code, message)
-            self._dropped[tx_id] = outcome
-            for fut in self._waiting.pop(tx_id, ()):
-                if not fut.done():
-                    fut.set_result(outcome)
+            dropped: Outcome = (None, code, message)
+            self._dropped[tx_id] = dropped
+            for wait in waiting.pop(tx_id, ()):
+                wait.settle(tx_id, dropped)
         while len(self._dropped) > 10_000:
             self._dropped.popitem(last=False)
 
-    def future(self, tx_id: bytes) -> asyncio.Future[Outcome]:
-        fut: asyncio.Future[Outcome] = self._loop.create_future()
-        if tx_id in self._dropped:
-            fut.set_result(self._dropped[tx_id])
-        else:
-            self._waiting.setdefault(tx_id, []).append(fut)
-        return fut
+    def wait(self, tx_ids: list[bytes]) -> Waiting:
+        """Start waiting for these transactions (call on the event loop)."""
+        wait = Waiting(self._loop)
+        wait.missing = len(set(tx_ids))
+        for tx_id in tx_ids:
+            dropped = self._dropped.get(tx_id)
+            if dropped is not None:
+                wait.settle(tx_id, dropped)
+            elif tx_id not in wait.outcomes:
+                self._waiting.setdefault(tx_id, []).append(wait)
+        if wait.missing <= 0 and not wait.done.done():
+            wait.done.set_result(None)
+        return wait
 
-    def forget(self, tx_id: bytes, fut: asyncio.Future[Outcome]) -> None:
-        futures = self._waiting.get(tx_id)
-        if futures and fut in futures:
-            futures.remove(fut)
-            if not futures:
+    def settle(self, wait: Waiting, outcomes: dict[bytes, Outcome]) -> None:
+        """Outcomes found elsewhere (the store, for blocks committed before the wait began)."""
+        for tx_id, outcome in outcomes.items():
+            self._unregister(tx_id, wait)
+            wait.settle(tx_id, outcome)
+
+    def forget(self, wait: Waiting, tx_ids: list[bytes]) -> None:
+        """Stop waiting (the request timed out or went away)."""
+        for tx_id in tx_ids:
+            if tx_id not in wait.outcomes:
+                self._unregister(tx_id, wait)
+
+    def _unregister(self, tx_id: bytes, wait: Waiting) -> None:
+        waits = self._waiting.get(tx_id)
+        if waits and wait in waits:
+            waits.remove(wait)
+            if not waits:
                 del self._waiting[tx_id]

@@ -68,7 +68,7 @@ class Context:
         """Record an event in the transaction's result (clients and the portal read them)."""
         if len(self.events) >= MAX_EVENTS:
             self.fail("too_many_events", f"a transaction may emit at most {MAX_EVENTS} events")
-        self.events.append({"type": kind, "attrs": attrs})
+        self.events.append({"type": kind, "attrs": attrs})  # canonical key order already
 
     def fail(self, code: str, message: str) -> NoReturn:
         raise ContractError(code, message)

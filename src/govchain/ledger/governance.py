@@ -37,7 +37,7 @@ class RawState(Protocol):
 
 def _read(state: RawState, key: bytes) -> Any:
     raw = state.get(GOVERNANCE.encode() + b"/" + key)
-    return None if raw is None else codec.decode(raw)
+    return None if raw is None else codec.decode_stored(raw)
 
 
 def versioned(record: dict[str, Any] | None, height: int) -> Any:

@@ -107,9 +107,23 @@ def revoked_key(org: str, serial: int) -> bytes:
     return b"r/" + org.encode() + b"/" + serial.to_bytes(20, "big")
 
 
+_MEMBERS: dict[tuple[bytes, bytes], Member] = {}
+"""Decoded member records by (key, stored bytes): the same few senders sign most transactions,
+and a record's bytes fix its meaning, so a changed record simply misses."""
+_MEMBERS_MAX = 4096
+
+
 def load_member(state: RawState, public_key: bytes) -> Member | None:
     raw = state.get(MEMBERSHIP.encode() + b"/" + member_key(public_key))
-    return None if raw is None else Member.from_value(public_key, codec.decode(raw))
+    if raw is None:
+        return None
+    member = _MEMBERS.get((public_key, raw))
+    if member is None:
+        member = Member.from_value(public_key, codec.decode_stored(raw))
+        if len(_MEMBERS) >= _MEMBERS_MAX:
+            _MEMBERS.clear()
+        _MEMBERS[(public_key, raw)] = member
+    return member
 
 
 def authorize(

@@ -32,13 +32,14 @@ class TxResult:
         return self.code == OK
 
     def to_value(self) -> dict[str, Any]:
+        # Built in canonical key order, so encoding it need not reorder (any order encodes alike).
         return {
             "v": RESULT_VERSION,
-            "contract": self.contract,
-            "method": self.method,
             "code": self.code,
-            "events": self.events,
             "data": self.data,
+            "events": self.events,
+            "method": self.method,
+            "contract": self.contract,
         }
 
     def encode(self) -> bytes:

@@ -57,6 +57,7 @@ class Divergence:
 class Finality:
     def __init__(self, node: Node, orderer: JetStreamOrderer[SignedTx]) -> None:
         self.node = node
+        node.use_quorum_finality()
         self.orderer = orderer
         settings = orderer.settings
         self.stream = f"{settings.stream}_SIGS"
@@ -272,3 +273,4 @@ class Finality:
         if height > self.final_height:
             self.final_height = height
             self._final_gauge.set(height)
+            self.node.announce_final(height)

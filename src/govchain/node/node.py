@@ -76,6 +76,7 @@ class CommitEvent:
 
 
 CommitListener = Callable[[CommitEvent], None]
+FinalListener = Callable[[int], None]
 
 
 class HeaderMismatch(Exception):
@@ -132,21 +133,41 @@ class _Sealed:
 
 
 class _PendingBlocks:
-    """Committed state plus the executed blocks not yet written: what the next block reads."""
+    """Committed state plus the executed blocks not yet written: what the next block reads.
+
+    Committed values read here are remembered (the same member records and governance keys are
+    read for most transactions). The store changes only when a block commits, and every block
+    passes through `add` or `remove` around its commit; both forget the block's keys and start a
+    new generation, and a value read from the store is remembered only if no generation began
+    while it was read. So a remembered value is never older than the store. Reads inside a store
+    snapshot (an older state, on purpose) bypass the cache.
+    """
+
+    CACHE_MAX = 16_384
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._blocks: list[tuple[_Sealed, frozenset[bytes]]] = []
         self._lock = threading.Lock()
+        self._cache: dict[bytes, bytes | None] = {}
+        self._generation = 0
 
     def add(self, sealed: _Sealed) -> None:
         with self._lock:
             self._blocks.append((sealed, sealed.tx_ids))
+            self._forget(sealed.write.writes)
 
     def remove(self, sealed: _Sealed) -> None:
         """Called after the block is committed, so the store already answers for it."""
         with self._lock:
             self._blocks = [b for b in self._blocks if b[0] is not sealed]
+            self._forget(sealed.write.writes)
+
+    def _forget(self, writes: dict[bytes, bytes | None]) -> None:
+        self._generation += 1
+        cache = self._cache
+        for key in writes:
+            cache.pop(key, None)
 
     def get(self, key: bytes) -> bytes | None:
         return self.state_get(key)
@@ -154,11 +175,26 @@ class _PendingBlocks:
     def state_get(self, key: bytes) -> bytes | None:
         with self._lock:
             blocks = list(self._blocks)
+            generation = self._generation
         for sealed, _ in reversed(blocks):
             writes = sealed.write.writes
             if key in writes:
                 return writes[key]
-        return self._store.state_get(key)
+        if self._store.open_snapshots and self._store.in_snapshot():  # an older state on purpose: no cache
+            return self._store.state_get(key)
+        cache = self._cache
+        if key in cache:
+            try:
+                return cache[key]
+            except KeyError:  # forgotten by another thread just now
+                pass
+        value = self._store.state_get(key)
+        with self._lock:
+            if self._generation == generation:
+                if len(cache) >= self.CACHE_MAX:
+                    cache.clear()
+                cache[key] = value
+        return value
 
     def known_txs(self, tx_ids: Sequence[bytes]) -> set[bytes]:
         with self._lock:
@@ -188,12 +224,17 @@ class Node:
         # admitted here and not yet committed: id -> the exact bytes whose signature was verified
         self._inflight: dict[bytes, bytes] = {}
         self._listeners: list[CommitListener] = [lambda event: signer_changes.capture(self, event)]
+        self._final_listeners: list[FinalListener] = []
+        # Without a finality tracker (solo) this node's own signature is the whole quorum, so a
+        # committed block is final; `use_quorum_finality` hands that to a tracker instead.
+        self.finality_by_quorum = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.parent = self._load_parent()  # the last executed block (the executor's view)
         self.head = self.parent  # the last committed block (what reads serve)
         self._pending = _PendingBlocks(self.store)
+        self.final_height = self.parent.header.height
         self._in_force_cache: _InForce | None = None
         self._commit_queue: queue.Queue[_Sealed | None] = queue.Queue(maxsize=1)
         self.metrics.height.set(self.parent.header.height)
@@ -242,6 +283,22 @@ class Node:
 
     def add_listener(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
+
+    def add_final_listener(self, listener: FinalListener) -> None:
+        """Called with each new final height (on the finality tracker's or the committer's thread)."""
+        self._final_listeners.append(listener)
+
+    def use_quorum_finality(self) -> None:
+        """A tracker that counts organisations' signatures (node/finality.py) announces finality."""
+        self.finality_by_quorum = True
+        self.final_height = 0
+
+    def announce_final(self, height: int) -> None:
+        if height <= self.final_height:
+            return
+        self.final_height = height
+        for listener in self._final_listeners:
+            listener(height)
 
     # --- admission ------------------------------------------------------------------
 
@@ -470,6 +527,8 @@ class Node:
         )
         for listener in self._listeners:
             listener(event)
+        if not self.finality_by_quorum:
+            self.announce_final(outcome.header.height)
 
     def _seal(
         self,

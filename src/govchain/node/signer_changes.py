@@ -51,8 +51,7 @@ def _capture(node: Node, event: CommitEvent) -> None:
         if from_height <= event.height:
             continue
         key = record_key(from_height)
-        history = store.state_history(key, 1)
-        if not history or history[0][0] != event.height:
+        if store.state_height(key) != event.height:  # not (re)written by this block
             continue
         found = store.state_parts_at(event.height)
         assert found is not None and found[0] == event.height, "a provable write without state parts"

@@ -6,8 +6,12 @@
   through its own connection, which WAL lets run beside the writer.
 - Tables: `meta` (genesis), `blocks`, `txs` (keyed by their index in the chain's
   Merkle log, which is also their global order), `state` (latest value of each
-  key), `state_history` (every version), `log_nodes` (perfect subtrees of the log),
+  key, with the height that wrote it), `state_history` (every version, keyed by
+  (height, key), so a block's versions are appended in one place rather than
+  scattered over the whole index), `log_nodes` (perfect subtrees of the log),
   `state_parts` (what a block's state root is made of, once state is provable).
+- Page cache and WAL checkpoints are sized for blocks of thousands of random keys:
+  a small cache and frequent checkpoints rewrite the same index pages many times.
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+CACHE_KIB = 262_144  # the writer's page cache (256 MiB, used as the database grows); readers keep the default
+CHECKPOINT_PAGES = 16_384  # checkpoint the WAL once it holds this many pages (64 MiB)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
@@ -41,7 +47,7 @@ CREATE TABLE IF NOT EXISTS txs (
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL, height INTEGER NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state_history (
-    key BLOB NOT NULL, height INTEGER NOT NULL, value BLOB, PRIMARY KEY (key, height)
+    height INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, PRIMARY KEY (height, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state_parts (height INTEGER PRIMARY KEY, parts BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS log_nodes (
@@ -88,14 +94,41 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._local = threading.local()
+        self._snapshot_lock = threading.Lock()
+        self.open_snapshots = 0  # threads inside `snapshot()` now
         self._writer = self._connect()
+        self._writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self._writer.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         self._writer.executescript(_SCHEMA)
         version = self.meta_get("schema")
         if version is None:
             with self._writer:
                 self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION).encode(),))
+        elif int(version) == 1:
+            self._migrate_from_1()
         elif int(version) != SCHEMA_VERSION:
             raise RuntimeError(f"{path}: schema version {int(version)} is not {SCHEMA_VERSION}")
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 keyed `state_history` by (key, height); rewrite it by (height, key), atomically."""
+        c = self._writer
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute("ALTER TABLE state_history RENAME TO state_history_v1")
+            c.execute(
+                "CREATE TABLE state_history (height INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, "
+                "PRIMARY KEY (height, key)) WITHOUT ROWID"
+            )
+            c.execute(
+                "INSERT INTO state_history "
+                "SELECT height, key, value FROM state_history_v1 ORDER BY height, key"
+            )
+            c.execute("DROP TABLE state_history_v1")
+            c.execute("UPDATE meta SET v = ? WHERE k = 'schema'", (str(SCHEMA_VERSION).encode(),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -135,7 +168,7 @@ class Store:
             c.executemany("DELETE FROM state WHERE key = ?", dead)
             c.executemany(
                 "INSERT OR REPLACE INTO state_history VALUES (?, ?, ?)",
-                [(k, block.height, v) for k, v in block.writes.items()],
+                [(block.height, k, v) for k, v in sorted(block.writes.items())],
             )
             c.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", block.log_nodes)
             if block.state_parts is not None:
@@ -160,10 +193,22 @@ class Store:
         """Reads inside see one committed state (this thread's connection, one read transaction)."""
         conn = self._reader()
         conn.execute("BEGIN")
+        with self._snapshot_lock:
+            self.open_snapshots += 1
+        self._local.snapshot = True
         try:
             yield
         finally:
+            self._local.snapshot = False
+            with self._snapshot_lock:
+                self.open_snapshots -= 1
             conn.execute("COMMIT")
+
+    def in_snapshot(self) -> bool:
+        """Whether this thread reads inside `snapshot()`, i.e. possibly an older state than the latest.
+
+        `open_snapshots` (any thread) is the cheap first test for callers on a hot path."""
+        return bool(self.open_snapshots and getattr(self._local, "snapshot", False))
 
     def state_parts_at(self, height: int) -> tuple[int, bytes] | None:
         """The last block at or below `height` that stored state-root parts: (its height, parts)."""
@@ -240,11 +285,17 @@ class Store:
             )
         return [(bytes(k), bytes(v)) for k, v in rows]
 
-    def state_history(self, key: bytes, limit: int = 100) -> list[tuple[int, bytes | None]]:
+    def state_height(self, key: bytes) -> int | None:
+        """The height of the block that last wrote a live key (None if absent or deleted)."""
+        row = self._reader().execute("SELECT height FROM state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def state_changes(self, height: int) -> list[tuple[bytes, bytes | None]]:
+        """What block `height` wrote, in key order (None: deleted): one block's slice of the history."""
         rows = self._reader().execute(
-            "SELECT height, value FROM state_history WHERE key = ? ORDER BY height DESC LIMIT ?", (key, limit)
+            "SELECT key, value FROM state_history WHERE height = ? ORDER BY key", (height,)
         )
-        return [(h, None if v is None else bytes(v)) for h, v in rows]
+        return [(bytes(k), None if v is None else bytes(v)) for k, v in rows]
 
     def get_node(self, level: int, index: int) -> bytes | None:
         row = (

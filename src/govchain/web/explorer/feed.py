@@ -22,13 +22,15 @@ KEEPALIVE_S = 15.0
 STREAM_LIFETIME_S = 300.0  # the browser's EventSource reconnects by itself
 QUEUE_SIZE = 256
 
+Item = tuple[str, dict[str, Any]]  # (event name, data)
+
 
 class BlockFeed:
     """Fans commit events out to subscribers on any event loop, without blocking the executor."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]]] = []
+        self._subscribers: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Item]]] = []
 
     def on_commit(self, event: CommitEvent) -> None:
         item = {
@@ -37,6 +39,12 @@ class BlockFeed:
             "time": event.time,
             "tx_count": len(event.committed),
         }
+        self._fan_out(("block", item))
+
+    def on_final(self, height: int) -> None:
+        self._fan_out(("final", {"height": height}))
+
+    def _fan_out(self, item: Item) -> None:
         with self._lock:
             subscribers = list(self._subscribers)
         for loop, queue in subscribers:
@@ -45,18 +53,18 @@ class BlockFeed:
             except RuntimeError:  # that loop is closed: the stream is gone
                 self.unsubscribe(queue)
 
-    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+    def subscribe(self) -> asyncio.Queue[Item]:
+        queue: asyncio.Queue[Item] = asyncio.Queue(QUEUE_SIZE)
         with self._lock:
             self._subscribers.append((asyncio.get_running_loop(), queue))
         return queue
 
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+    def unsubscribe(self, queue: asyncio.Queue[Item]) -> None:
         with self._lock:
             self._subscribers = [s for s in self._subscribers if s[1] is not queue]
 
 
-def _offer(queue: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:
+def _offer(queue: asyncio.Queue[Item], item: Item) -> None:
     if queue.full():
         queue.get_nowait()
     queue.put_nowait(item)
@@ -65,11 +73,13 @@ def _offer(queue: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:
 def feed_router(node: Node) -> APIRouter:
     feed = BlockFeed()
     node.add_listener(feed.on_commit)
+    node.add_final_listener(feed.on_final)
     router = APIRouter(tags=["chain"])
 
     @router.get("/v1/events/blocks")
     async def block_events(request: Request) -> StreamingResponse:
-        """Server-sent events: one `block` event (height, hash, time, tx_count) per committed block."""
+        """Server-sent events: a `block` event (height, hash, time, tx_count) per committed block, and a
+        `final` event (height) whenever the final height rises (a quorum of organisations signed)."""
         queue = feed.subscribe()
 
         async def stream() -> AsyncIterator[str]:
@@ -83,7 +93,8 @@ def feed_router(node: Node) -> APIRouter:
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
-                    yield f"event: block\ndata: {json.dumps(item)}\n\n"
+                    kind, data = item
+                    yield f"event: {kind}\ndata: {json.dumps(data)}\n\n"
             finally:
                 feed.unsubscribe(queue)
 
