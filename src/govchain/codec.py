@@ -16,6 +16,8 @@ bytewise order of the encoded keys.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from itertools import islice
 from typing import Any
 
 import cbor2
@@ -88,25 +90,32 @@ def _canonical(value: Value, depth: int = 0) -> Value:
         order = _order(keys)
         if depth >= MAX_DEPTH:
             raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
-        if order is None and _unchanged(value.values(), depth):
-            return value
-        return {key: _item(value[key], depth) for key in (order or keys)}
+        if order is not None:
+            return {key: _item(value[key], depth) for key in order}
+        changed = _canonical_items(value.values(), depth)
+        return value if changed is None else dict(zip(keys, changed, strict=True))
     if t is list or t is tuple:
         if depth >= MAX_DEPTH:
             raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
-        if _unchanged(value, depth):
-            return value
-        return [_item(item, depth) for item in value]
+        changed = _canonical_items(value, depth)
+        return value if changed is None else changed
     _check_scalar(value)
     return value
 
 
-def _unchanged(items: Any, depth: int) -> bool:
-    """Check a container's items; True if none of them needs a canonical copy."""
-    for item in items:  # noqa: SIM110 (a plain loop: all() over a generator costs more here)
-        if _item(item, depth) is not item:
-            return False
-    return True
+def _canonical_items(items: Collection[Value], depth: int) -> list[Value] | None:
+    """The items in canonical form, or None if every one already is (then no copy is needed).
+
+    One pass: each nested container is checked, and copied if need be, exactly once.
+    """
+    out: list[Value] | None = None
+    for index, item in enumerate(items):
+        canonical = _item(item, depth)
+        if out is not None:
+            out.append(canonical)
+        elif canonical is not item:
+            out = [*islice(items, index), canonical]
+    return out
 
 
 def _item(item: Value, depth: int) -> Value:
