@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -19,6 +20,21 @@ err_console = Console(stderr=True)
 
 NODE_OPTION = typer.Option(None, "--node", help="Node URL (default: $GOVCHAIN_NODE or http://127.0.0.1:8760)")
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table")
+
+
+NODE_SWITCH_INTERVAL_S = 0.02
+
+
+def tune_node_process() -> None:
+    """Let a busy thread keep the GIL for up to 20 ms instead of Python's 5 ms.
+
+    A node runs several busy threads (executor, committer, stream reader, HTTP), so the
+    default forces many GIL hand-offs. On a 4-organisation network on one 2-core machine,
+    20 ms cost about 8% less CPU per finalised transaction (README, "Performance"); it stays
+    far below block times, and threads waiting on I/O, SQLite or signature checks release
+    the GIL anyway.
+    """
+    sys.setswitchinterval(NODE_SWITCH_INTERVAL_S)
 
 
 def home() -> Path:

@@ -21,6 +21,7 @@ from govchain.cli.common import (
     fail,
     home,
     print_json,
+    tune_node_process,
 )
 from govchain.cli.network import network_app
 from govchain.contracts.audit.cli import audit_app
@@ -125,6 +126,7 @@ def up(
     ):
         table.add_row(f"[bold]{label}[/]", value)
     console.print(Panel(table, title="govchain node", subtitle="Ctrl+C to stop"))
+    tune_node_process()
     node.start()
     try:
         # Open live feeds (server-sent events) never finish by themselves: give them a

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from govchain.cli.common import JSON_OPTION, console, fail, print_json
+from govchain.cli.common import JSON_OPTION, console, fail, print_json, tune_node_process
 from govchain.crypto import SUITE_NAMES
 from govchain.node.network import (
     DEFAULT_API_PORT,
@@ -202,6 +202,7 @@ def network_peer(
     from govchain.node.peer import open_peer, stream_settings
 
     settings = json.loads(config.read_text())
+    tune_node_process()
     data = (config.parent / settings["data"]).resolve()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     tls = settings.get("tls")  # absent in networks made before client TLS: plain connections
