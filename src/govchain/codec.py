@@ -90,54 +90,45 @@ def _canonical(value: Value, depth: int = 0) -> Value:
         order = _order(keys)
         if depth >= MAX_DEPTH:
             raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
-        if order is not None:
-            return {key: _item(value[key], depth) for key in order}
-        changed = _canonical_items(value.values(), depth)
-        return value if changed is None else dict(zip(keys, changed, strict=True))
+        if order is None:
+            changed = _canonical_items(value.values(), depth)
+            return value if changed is None else dict(zip(keys, changed, strict=True))
+        items = [value[key] for key in order]
+        changed = _canonical_items(items, depth)
+        return dict(zip(order, items if changed is None else changed, strict=True))
     if t is list or t is tuple:
         if depth >= MAX_DEPTH:
             raise CodecError("too_deep", f"nesting deeper than {MAX_DEPTH}")
         changed = _canonical_items(value, depth)
         return value if changed is None else changed
-    _check_scalar(value)
-    return value
+    if t is str or t is bytes or t is bool or value is None or t is int:
+        _canonical_items((value,), depth)  # checks an integer's range
+        return value
+    raise CodecError("type", f"type {t.__name__} is not part of the encoding")
 
 
 def _canonical_items(items: Collection[Value], depth: int) -> list[Value] | None:
     """The items in canonical form, or None if every one already is (then no copy is needed).
 
-    One pass: each nested container is checked, and copied if need be, exactly once.
+    One pass: each nested container is checked, and copied if need be, exactly once. Scalars
+    are checked inline: a function call per item would cost more than the check.
     """
     out: list[Value] | None = None
     for index, item in enumerate(items):
-        canonical = _item(item, depth)
+        t = type(item)
+        if t is str or t is bytes or t is bool or item is None:
+            canonical = item
+        elif t is int:
+            if not INT_MIN <= item <= INT_MAX:
+                raise CodecError("int_range", "integer outside the 64-bit CBOR range")
+            canonical = item
+        else:
+            canonical = _canonical(item, depth + 1)
         if out is not None:
             out.append(canonical)
         elif canonical is not item:
             out = [*islice(items, index), canonical]
     return out
-
-
-def _item(item: Value, depth: int) -> Value:
-    ti = type(item)
-    if ti is str or ti is bytes or ti is bool or item is None:
-        return item
-    if ti is int:
-        if not INT_MIN <= item <= INT_MAX:
-            raise CodecError("int_range", "integer outside the 64-bit CBOR range")
-        return item
-    return _canonical(item, depth + 1)
-
-
-def _check_scalar(value: Value) -> None:
-    t = type(value)
-    if t is str or t is bytes or t is bool or value is None:
-        return
-    if t is int:
-        if not INT_MIN <= value <= INT_MAX:
-            raise CodecError("int_range", "integer outside the 64-bit CBOR range")
-        return
-    raise CodecError("type", f"type {t.__name__} is not part of the encoding")
 
 
 def encode(value: Value) -> bytes:
