@@ -42,7 +42,7 @@ def proposal_create(
         parsed = json.loads(args)
     except ValueError as exc:
         fail(f"--args is not JSON: {exc}", 2)
-    _propose(action, parsed, org, consortium, title, delay, ttl_hours, node)
+    propose(action, parsed, org, consortium, title, delay, ttl_hours, node)
 
 
 @proposal_app.command("read-policy")
@@ -68,7 +68,7 @@ def proposal_read_policy(
     if roles is not None:
         policy = {"roles": [r.strip() for r in roles.split(",") if r.strip()], "own_org": own_org}
     args = {"contract": contract, "query": query, "policy": policy}
-    _propose("set_read_policy", args, org, consortium, title, delay, ttl_hours, node)
+    propose("set_read_policy", args, org, consortium, title, delay, ttl_hours, node)
 
 
 @proposal_app.command("read-policies")
@@ -104,7 +104,7 @@ def _listing(fetch: Callable[[], list[dict[str, Any]]], as_json: bool) -> list[d
     return items
 
 
-def _propose(
+def propose(
     action: str,
     args: object,
     org: str,
@@ -113,7 +113,9 @@ def _propose(
     delay: int,
     ttl_hours: float,
     node: str,
-) -> None:
+) -> bytes:
+    """Open a proposal as `org`'s admin and show it; returns its id. Other modules' CLIs that
+    change governed things (e.g. licence types) propose through this too."""
     client = admin_client(consortium, org, node)
     body = {
         "action": action,
@@ -128,6 +130,7 @@ def _propose(
         fail(f"proposal refused: {exc.code}: {exc.message}")
     console.print(f"proposal [bold]{done.tx_id.hex()}[/] opened by {org}")
     _show(client_for(node).proposal(done.tx_id.hex()))
+    return done.tx_id
 
 
 @proposal_app.command("vote")

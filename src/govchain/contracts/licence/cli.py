@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from govchain.cli.common import JSON_OPTION, NODE_OPTION, client_for, console, fail, print_json
+from govchain.contracts.governance.cli import DELAY_OPTION, TTL_OPTION, propose
 from govchain.contracts.licence.client import (
     LicenceClient,
     bundle_file,
@@ -18,7 +19,7 @@ from govchain.contracts.licence.client import (
     presented_to_json,
 )
 from govchain.contracts.licence.model import DAY_MS, TRANSITIONS, parse_type
-from govchain.contracts.membership.cli import CONSORTIUM_OPTION, admin_client
+from govchain.contracts.membership.cli import CONSORTIUM_OPTION
 from govchain.crypto.keyfile import KeyFile
 from govchain.sdk.client import SdkError
 
@@ -63,6 +64,8 @@ def type_propose(
     doc: Path = typer.Option(..., "--doc", help="The type's JSON document (docs/licences.md)"),
     org: str = typer.Option(..., "--org", help="The proposing organisation (signs as its admin)"),
     consortium: Path = CONSORTIUM_OPTION,
+    delay: int = DELAY_OPTION,
+    ttl_hours: float = TTL_OPTION,
     node: str = NODE_OPTION,
 ) -> None:
     """Propose registering (or replacing) a licence type; other organisations vote with `proposal vote`."""
@@ -71,14 +74,9 @@ def type_propose(
         parse_type(code, document)
     except ValueError as exc:
         fail(f"the type document is not valid: {exc}", 2)
-    client = admin_client(consortium, org, node)
-    body = {"action": "register", "args": {"kind": "licence_type", "id": code, "doc": document}}
-    try:
-        done = client.call("governance", "propose", body | {"title": f"licence type {code}"})
-    except SdkError as exc:
-        _refused(exc)
-    console.print(f"proposal [bold]{done.tx_id.hex()}[/] to register licence type {code}")
-    console.print(f"other organisations vote with: govchain proposal vote {done.tx_id.hex()} --org ORG")
+    args = {"kind": "licence_type", "id": code, "doc": document}
+    proposal = propose("register", args, org, consortium, f"licence type {code}", delay, ttl_hours, node)
+    console.print(f"other organisations vote with: govchain proposal vote {proposal.hex()} --org ORG")
 
 
 @licence_app.command("types")
