@@ -81,3 +81,45 @@ def test_final_heights_are_pushed_and_reported(tmp_path: Path) -> None:
         server.should_exit = True
         thread.join(timeout=10)
         node.stop()
+
+
+def test_the_sdk_waits_for_finality_through_the_events(tmp_path: Path) -> None:
+    from govchain.sdk.client import Client
+
+    create_dev_chain(tmp_path / "node", "intl")
+    node = Node(tmp_path / "node", default_registry())
+    node.start()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    key = node.suite.generate_keypair()
+
+    def anchor() -> None:
+        tx = make_tx(
+            node.suite,
+            key,
+            node.genesis.chain_id,
+            "notary",
+            "anchor",
+            {"digest": os.urandom(32)},
+            int(time.time() * 1000) + 60_000,
+        )
+        assert node.admit([tx.raw])[0].accepted
+
+    try:
+        wait_port(port)
+        with Client(f"http://127.0.0.1:{port}") as client:
+            assert client.wait_final(0, timeout=5)  # the genesis block: final already
+            assert not client.wait_final(1, timeout=0.5)  # nothing was submitted: times out, False
+            later = threading.Timer(0.3, anchor)  # block 1 commits (and so is final) during the wait
+            later.start()
+            assert client.wait_final(1, timeout=20)
+            later.join()
+            assert client.status()["final_height"] >= 1
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        node.stop()

@@ -11,6 +11,7 @@ connected (`pin`), so a node cannot swap in another chain later.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -265,6 +266,7 @@ class Client:
         """The offline receipt; on a network, waits until the block is final (a quorum signed it)."""
         params = {"digest": digest.hex()} if digest else {}
         deadline = time.monotonic() + finality_timeout
+        height: int | None = None
         while True:
             try:
                 result: dict[str, Any] = self._request("GET", f"/v1/txs/{tx_id.hex()}/receipt", params=params)
@@ -272,7 +274,49 @@ class Client:
             except SdkError as exc:
                 if exc.code != "not_final" or time.monotonic() > deadline:
                     raise
-            time.sleep(0.05)
+            if height is None:
+                height = int(self.tx(tx_id)["height"])
+                if self.wait_final(height, deadline - time.monotonic()):
+                    continue
+            time.sleep(0.05)  # no finality events, or final but not yet stored: ask again shortly
+
+    def wait_final(self, height: int, timeout: float = 30.0) -> bool:
+        """Wait until the node reports block `height` final (a quorum of organisations signed it).
+
+        Follows the node's pushed `final` events (`/v1/events/blocks`) rather than polling. True
+        once final; False at the timeout, or at once if the node announces no finality.
+        """
+        deadline = time.monotonic() + timeout
+        try:
+            remaining = max(deadline - time.monotonic(), 0.001)
+            with self._http.stream(
+                "GET", "/v1/events/blocks", timeout=httpx.Timeout(10.0, read=remaining)
+            ) as reply:
+                if reply.status_code != 200:
+                    return False
+                # Subscribed before this read, so an announcement after it cannot be missed.
+                if int(self.status().get("final_height", 0)) >= height:
+                    return True
+                kind = ""
+                for line in reply.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif (
+                        kind == "final"
+                        and line.startswith("data: ")
+                        and int(json.loads(line[6:])["height"]) >= height
+                    ):
+                        return True
+                    if time.monotonic() > deadline:
+                        return False
+        except httpx.TimeoutException:
+            pass
+        except (httpx.HTTPError, SdkError, ValueError, KeyError):
+            return False
+        try:
+            return int(self.status().get("final_height", 0)) >= height
+        except SdkError:
+            return False
 
     def verify(self, receipt: dict[str, Any], file_bytes: bytes | None = None) -> Verdict:
         """Verify a receipt locally, pinned to this client's chain."""
