@@ -2,7 +2,7 @@
 
 A solo node's own signature is the whole quorum, so each commit is final at once; on a network
 the finality tracker announces heights (tests/network). Clients such as `govchain bench --network`
-follow these events instead of polling.
+and the SDK's `Client.wait_final` follow these events instead of polling.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 
 from govchain.api.app import create_app
@@ -21,10 +23,13 @@ from govchain.contracts import default_registry
 from govchain.ledger.transactions import make_tx
 from govchain.node.chain import create_dev_chain
 from govchain.node.node import Node
+from govchain.sdk.client import Client
 from tests.network.conftest import free_port, wait_port
 
 
-def test_final_heights_are_pushed_and_reported(tmp_path: Path) -> None:
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Node, str]]:
+    """A development node behind a real uvicorn server: (node, its URL)."""
     create_dev_chain(tmp_path / "node", "intl")
     node = Node(tmp_path / "node", default_registry())
     node.start()
@@ -34,7 +39,26 @@ def test_final_heights_are_pushed_and_reported(tmp_path: Path) -> None:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_port(port)
+        yield node, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        node.stop()
+
+
+def anchor(node: Node) -> bytes:
+    """Submit one notarisation straight to the node; its raw bytes."""
+    key = node.suite.generate_keypair()
+    args = {"digest": os.urandom(32)}
+    expiry = int(time.time() * 1000) + 60_000
+    tx = make_tx(node.suite, key, node.genesis.chain_id, "notary", "anchor", args, expiry)
+    return tx.raw
+
+
+def test_final_heights_are_pushed_and_reported(served: tuple[Node, str]) -> None:
+    node, url = served
     events: list[tuple[str, dict[str, int]]] = []
     listening = threading.Event()
 
@@ -50,76 +74,34 @@ def test_final_heights_are_pushed_and_reported(tmp_path: Path) -> None:
                     if kind == "final":
                         return
 
-    try:
-        wait_port(port)
-        assert httpx.get(f"{url}/v1/status").json()["final_height"] == node.height
-        follower = threading.Thread(target=follow, daemon=True)
-        follower.start()
-        assert listening.wait(10)  # the route subscribes before it answers, so nothing is missed
-        key = node.suite.generate_keypair()
-        tx = make_tx(
-            node.suite,
-            key,
-            node.genesis.chain_id,
-            "notary",
-            "anchor",
-            {"digest": os.urandom(32)},
-            int(time.time() * 1000) + 60_000,
-        )
-        reply = httpx.post(
-            f"{url}/v1/txs",
-            content=tx.raw,
-            headers={"content-type": "application/cbor"},
-            params={"wait": "true"},
-        ).json()
-        height = reply["height"]
-        follower.join(10)
-        assert [kind for kind, _ in events] == ["block", "final"]
-        assert events[0][1]["height"] == height and events[1][1] == {"height": height}
-        assert httpx.get(f"{url}/v1/status").json()["final_height"] == height
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        node.stop()
+    assert httpx.get(f"{url}/v1/status").json()["final_height"] == node.height
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    assert listening.wait(10)  # the route subscribes before it answers, so nothing is missed
+    reply = httpx.post(
+        f"{url}/v1/txs",
+        content=anchor(node),
+        headers={"content-type": "application/cbor"},
+        params={"wait": "true"},
+    ).json()
+    height = reply["height"]
+    follower.join(10)
+    assert [kind for kind, _ in events] == ["block", "final"]
+    assert events[0][1]["height"] == height and events[1][1] == {"height": height}
+    assert httpx.get(f"{url}/v1/status").json()["final_height"] == height
 
 
-def test_the_sdk_waits_for_finality_through_the_events(tmp_path: Path) -> None:
-    from govchain.sdk.client import Client
+def test_the_sdk_waits_for_finality_through_the_events(served: tuple[Node, str]) -> None:
+    node, url = served
 
-    create_dev_chain(tmp_path / "node", "intl")
-    node = Node(tmp_path / "node", default_registry())
-    node.start()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(node), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    key = node.suite.generate_keypair()
+    def submit() -> None:
+        assert node.admit([anchor(node)])[0].accepted
 
-    def anchor() -> None:
-        tx = make_tx(
-            node.suite,
-            key,
-            node.genesis.chain_id,
-            "notary",
-            "anchor",
-            {"digest": os.urandom(32)},
-            int(time.time() * 1000) + 60_000,
-        )
-        assert node.admit([tx.raw])[0].accepted
-
-    try:
-        wait_port(port)
-        with Client(f"http://127.0.0.1:{port}") as client:
-            assert client.wait_final(0, timeout=5)  # the genesis block: final already
-            assert not client.wait_final(1, timeout=0.5)  # nothing was submitted: times out, False
-            later = threading.Timer(0.3, anchor)  # block 1 commits (and so is final) during the wait
-            later.start()
-            assert client.wait_final(1, timeout=20)
-            later.join()
-            assert client.status()["final_height"] >= 1
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        node.stop()
+    with Client(url) as client:
+        assert client.wait_final(0, timeout=5)  # the genesis block: final already
+        assert not client.wait_final(1, timeout=0.5)  # nothing was submitted: times out, False
+        later = threading.Timer(0.3, submit)  # block 1 commits (and so is final) during the wait
+        later.start()
+        assert client.wait_final(1, timeout=20)
+        later.join()
+        assert client.status()["final_height"] >= 1
