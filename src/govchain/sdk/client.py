@@ -295,7 +295,10 @@ class Client:
                 if reply.status_code != 200:
                     return False
                 # Subscribed before this read, so an announcement after it cannot be missed.
-                if int(self.status().get("final_height", 0)) >= height:
+                final = self._final_height()
+                if final is None:  # a node that announces no finality
+                    return False
+                if final >= height:
                     return True
                 kind = ""
                 for line in reply.iter_lines():
@@ -314,9 +317,15 @@ class Client:
         except (httpx.HTTPError, SdkError, ValueError, KeyError):
             return False
         try:
-            return int(self.status().get("final_height", 0)) >= height
+            final = self._final_height()
         except SdkError:
             return False
+        return final is not None and final >= height
+
+    def _final_height(self) -> int | None:
+        """The node's final height, or None from a node that does not report one."""
+        found = self.status().get("final_height")
+        return None if found is None else int(found)
 
     def verify(self, receipt: dict[str, Any], file_bytes: bytes | None = None) -> Verdict:
         """Verify a receipt locally, pinned to this client's chain."""
