@@ -145,9 +145,23 @@ def encode_unchecked(value: Value) -> bytes:
 
     The bytes are the same as `encode`'s provided the value holds no maps with more
     than one key, or its maps are already in canonical order (e.g. a list of byte
-    strings, or the two-entry envelope map built in canonical order).
+    strings, or the two-entry envelope map built in canonical order), and every part
+    built from outside input went through `canonical`.
     """
-    return cbor2.dumps(value)
+    try:
+        return cbor2.dumps(value)
+    except (UnicodeEncodeError, cbor2.CBOREncodeError) as exc:
+        raise CodecError("type", f"cannot encode: {exc}") from None
+
+
+def canonical(value: Value, depth: int = 0) -> Value:
+    """`value` checked against the data model, with every map in canonical order (copied only
+    where needed), for use as a part of a larger value encoded with `encode_unchecked`.
+
+    `depth` is the part's nesting depth inside that larger value, so the depth limit is
+    the same as if `encode` walked the whole value.
+    """
+    return _canonical(value, depth)
 
 
 def decode_stored(data: bytes) -> Value:

@@ -217,6 +217,4 @@ def authorize_read(member: Member | None, policy: ReadPolicy, args: Mapping[str,
         allowed = sorted(policy.roles | {REGULATOR})
         raise TxRejected(FORBIDDEN, f"role '{member.role}' may not read this; allowed: {allowed}")
     if policy.own_org and args.get("org") != member.org:
-        raise TxRejected(
-            FORBIDDEN, f"a member of {member.org} may read only its own organisation's data"
-        )
+        raise TxRejected(FORBIDDEN, f"a member of {member.org} may read only its own organisation's data")

@@ -16,6 +16,7 @@ from govchain.ledger.errors import OK
 
 RESULT_VERSION = 1
 _FIELDS = frozenset({"v", "contract", "method", "code", "events", "data"})
+_EVENT_KEYS = ("type", "attrs")  # an event as Context.emit builds it, in canonical key order
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +44,32 @@ class TxResult:
         }
 
     def encode(self) -> bytes:
-        return codec.encode(self.to_value())
+        """The canonical encoding, as `codec.encode(self.to_value())` gives it.
+
+        Every included transaction's result is encoded on every peer, so the frame the
+        ledger builds (text fields, the list of `{"type", "attrs"}` events) is checked by
+        type alone and only what a contract supplied (attributes, data) is walked.
+        """
+        events = self.events
+        if (
+            type(self.code) is not str
+            or type(self.method) is not str
+            or type(self.contract) is not str
+            or type(events) is not list
+            or not all(type(e) is dict and tuple(e) == _EVENT_KEYS and type(e["type"]) is str for e in events)
+        ):
+            return codec.encode(self.to_value())  # not built by Context.emit: the full walk
+        return codec.encode_unchecked(
+            {
+                "v": RESULT_VERSION,
+                "code": self.code,
+                # depths as in the whole value: data at 1; events list 1, event 2, attributes 3
+                "data": codec.canonical(self.data, 1),
+                "events": [{"type": e["type"], "attrs": codec.canonical(e["attrs"], 3)} for e in events],
+                "method": self.method,
+                "contract": self.contract,
+            }
+        )
 
     @classmethod
     def decode(cls, data: bytes, message: str = "") -> TxResult:

@@ -6,24 +6,33 @@
   through its own connection, which WAL lets run beside the writer.
 - Tables: `meta` (genesis), `blocks`, `txs` (keyed by their index in the chain's
   Merkle log, which is also their global order), `state` (latest value of each
-  key, with the height that wrote it), `state_history` (every version, keyed by
-  (height, key), so a block's versions are appended in one place rather than
-  scattered over the whole index), `log_nodes` (perfect subtrees of the log),
+  key, with the height that wrote it), `block_writes` (every version: what each
+  block wrote, one row per block, so a block's history costs one append rather
+  than a row per key), `log_nodes` (perfect subtrees of the log),
   `state_parts` (what a block's state root is made of, once state is provable).
 - Page cache and WAL checkpoints are sized for blocks of thousands of random keys:
   a small cache and frequent checkpoints rewrite the same index pages many times.
+- Byte strings are bound through an identity adapter: without one, sqlite3 looks for
+  an adaptation protocol on every `bytes` parameter, which costs more than the insert.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+import cbor2
+
+# Identity adapter: sqlite3 then finds `bytes` in its adapter table at once instead of
+# probing `__adapt__` / `__conform__` (two failed attribute lookups) for every parameter.
+sqlite3.register_adapter(bytes, bytes)
+
+SCHEMA_VERSION = 3
 CACHE_KIB = 262_144  # the writer's page cache (256 MiB, used as the database grows); readers keep the default
 CHECKPOINT_PAGES = 16_384  # checkpoint the WAL once it holds this many pages (64 MiB)
 
@@ -46,9 +55,7 @@ CREATE TABLE IF NOT EXISTS txs (
 );
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL, height INTEGER NOT NULL)
     WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS state_history (
-    height INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, PRIMARY KEY (height, key)
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS block_writes (height INTEGER PRIMARY KEY, writes BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS state_parts (height INTEGER PRIMARY KEY, parts BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS log_nodes (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY (level, idx)
@@ -104,26 +111,26 @@ class Store:
         if version is None:
             with self._writer:
                 self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION).encode(),))
-        elif int(version) == 1:
-            self._migrate_from_1()
+        elif int(version) in (1, 2):
+            self._migrate_history()
         elif int(version) != SCHEMA_VERSION:
             raise RuntimeError(f"{path}: schema version {int(version)} is not {SCHEMA_VERSION}")
 
-    def _migrate_from_1(self) -> None:
-        """Version 1 keyed `state_history` by (key, height); rewrite it by (height, key), atomically."""
+    def _migrate_history(self) -> None:
+        """Versions 1 and 2 kept one `state_history` row per written key (keyed by (key, height)
+        in version 1, by (height, key) in version 2); fold them into one row per block, atomically."""
         c = self._writer
         c.execute("BEGIN IMMEDIATE")
         try:
-            c.execute("ALTER TABLE state_history RENAME TO state_history_v1")
-            c.execute(
-                "CREATE TABLE state_history (height INTEGER NOT NULL, key BLOB NOT NULL, value BLOB, "
-                "PRIMARY KEY (height, key)) WITHOUT ROWID"
+            rows = c.execute("SELECT height, key, value FROM state_history ORDER BY height, key")
+            c.executemany(
+                "INSERT INTO block_writes VALUES (?, ?)",
+                (
+                    (height, _encode_writes((bytes(k), None if v is None else bytes(v)) for _, k, v in group))
+                    for height, group in groupby(rows, key=lambda row: int(row[0]))
+                ),
             )
-            c.execute(
-                "INSERT INTO state_history "
-                "SELECT height, key, value FROM state_history_v1 ORDER BY height, key"
-            )
-            c.execute("DROP TABLE state_history_v1")
+            c.execute("DROP TABLE state_history")
             c.execute("UPDATE meta SET v = ? WHERE k = 'schema'", (str(SCHEMA_VERSION).encode(),))
             c.execute("COMMIT")
         except BaseException:
@@ -166,10 +173,9 @@ class Store:
             dead = [(k,) for k, v in block.writes.items() if v is None]
             c.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", live)
             c.executemany("DELETE FROM state WHERE key = ?", dead)
-            c.executemany(
-                "INSERT OR REPLACE INTO state_history VALUES (?, ?, ?)",
-                [(block.height, k, v) for k, v in sorted(block.writes.items())],
-            )
+            if block.writes:
+                history = (block.height, _encode_writes(sorted(block.writes.items())))
+                c.execute("INSERT OR REPLACE INTO block_writes VALUES (?, ?)", history)
             c.executemany("INSERT OR REPLACE INTO log_nodes VALUES (?, ?, ?)", block.log_nodes)
             if block.state_parts is not None:
                 parts = (block.height, block.state_parts)
@@ -212,9 +218,14 @@ class Store:
 
     def state_parts_at(self, height: int) -> tuple[int, bytes] | None:
         """The last block at or below `height` that stored state-root parts: (its height, parts)."""
-        row = self._reader().execute(
-            "SELECT height, parts FROM state_parts WHERE height <= ? ORDER BY height DESC LIMIT 1", (height,)
-        ).fetchone()
+        row = (
+            self._reader()
+            .execute(
+                "SELECT height, parts FROM state_parts WHERE height <= ? ORDER BY height DESC LIMIT 1",
+                (height,),
+            )
+            .fetchone()
+        )
         return None if row is None else (int(row[0]), bytes(row[1]))
 
     def meta_get(self, key: str) -> bytes | None:
@@ -292,10 +303,8 @@ class Store:
 
     def state_changes(self, height: int) -> list[tuple[bytes, bytes | None]]:
         """What block `height` wrote, in key order (None: deleted): one block's slice of the history."""
-        rows = self._reader().execute(
-            "SELECT key, value FROM state_history WHERE height = ? ORDER BY key", (height,)
-        )
-        return [(bytes(k), None if v is None else bytes(v)) for k, v in rows]
+        row = self._reader().execute("SELECT writes FROM block_writes WHERE height = ?", (height,)).fetchone()
+        return [] if row is None else [(k, v) for k, v in cbor2.loads(row[0])]
 
     def get_node(self, level: int, index: int) -> bytes | None:
         row = (
@@ -313,6 +322,11 @@ class Store:
             if node is not None:
                 found[(level, index)] = node
         return found
+
+
+def _encode_writes(writes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
+    """One block's writes as stored: a CBOR array of [key, value or null], in key order."""
+    return cbor2.dumps([[k, v] for k, v in writes])
 
 
 def _prefix_upper_bound(prefix: bytes) -> bytes | None:
