@@ -21,10 +21,12 @@ from govchain.ledger.transactions import (
     TxBody,
     check_tx_context,
     decode_tx,
+    decode_tx_checked,
     new_nonce,
     sender_address,
     sign_tx,
 )
+from tests.core.test_codec import values
 
 CHAIN = "test-chain"
 T0 = 1_700_000_000_000
@@ -344,3 +346,82 @@ def test_context_checks(suite: Suite) -> None:
     assert _ctx_code(tx(expiry=T0 + TTL + 1)) == errors.EXPIRY_TOO_FAR
     assert _ctx_code(tx(expiry=T0 + 1000), ttl=999) == errors.EXPIRY_TOO_FAR
     assert _ctx_code(tx(expiry=T0 + 1000), ttl=1000) is None
+
+
+# --------------------------------------------------------------------------- the short path
+
+
+def decided(decode: Any, suite: Suite, raw: bytes, limit: int = LIMIT) -> Any:
+    try:
+        return decode(suite, raw, limit)
+    except TxRejected as exc:
+        return exc.code
+
+
+field_values = st.one_of(
+    values,
+    st.floats(allow_nan=False),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([1, 0, True, "notary", "bad name!", "", b"\x01" * 7, b"\x01" * 33, 2**64]),
+)
+
+
+@st.composite
+def near_valid_bodies(draw: st.DrawFn) -> bytes:
+    """Body bytes close to a valid one: fields changed, dropped or added, keys reordered, other args,
+    or an integer or length in a longer form than the shortest."""
+    kp = keys(get_suite("intl"))
+    args = draw(st.dictionaries(st.text(max_size=5), values | st.floats(allow_nan=False), max_size=3))
+    value = body_value(kp, args=args)
+    for name in draw(st.lists(st.sampled_from([*sorted(value), "extra"]), max_size=2)):
+        value[name] = draw(field_values) if draw(st.booleans()) else _DROP
+    value = {k: v for k, v in value.items() if v is not _DROP}
+    form = draw(
+        st.sampled_from(["canonical", "insertion_order", "args_as_drawn", "cbor2_canonical", "long_int"])
+    )
+    try:
+        encoded = codec.encode(value)
+    except codec.CodecError:  # outside the data model (a float, a 65-bit integer): cbor2 writes it anyway
+        encoded = cbor2.dumps(value, canonical=True)
+    if form == "insertion_order":
+        encoded = cbor2.dumps(value)
+    elif form == "args_as_drawn":  # the body's own keys in canonical order, the arguments' as drawn
+        order = ("v", "args", "from", "chain", "nonce", "expiry", "method", "contract")
+        ordered = {k: value[k] for k in order if k in value}
+        encoded = cbor2.dumps(ordered | {k: v for k, v in value.items() if k not in order})
+    elif form == "cbor2_canonical":
+        encoded = cbor2.dumps(value, canonical=True)
+    elif form == "long_int":  # "v": 1 with its integer in two bytes instead of one
+        encoded = encoded.replace(b"\x61v\x01", b"\x61v\x18\x01", 1)
+    return encoded
+
+
+@st.composite
+def near_valid_envelopes(draw: st.DrawFn) -> bytes:
+    body = draw(near_valid_bodies())
+    sig = draw(st.sampled_from([b"\x07" * 64, b"\x07" * 63, b"\x07" * 65]))
+    insertion_order = draw(st.booleans())  # "body" first: valid CBOR, not the canonical envelope
+    raw = bytearray(cbor2.dumps({"body": body, "sig": sig}) if insertion_order else envelope(body, sig))
+    edit = draw(st.sampled_from(["none", "flip", "cut", "append", "long_length"]))
+    if edit == "flip" and raw:
+        i = draw(st.integers(0, len(raw) - 1))
+        raw[i] ^= 1 << draw(st.integers(0, 7))
+    elif edit == "cut" and raw:
+        del raw[draw(st.integers(0, len(raw) - 1)) :]
+    elif edit == "append":
+        raw += draw(st.binary(min_size=1, max_size=3))
+    elif edit == "long_length" and raw[76:77] == b"\x58":  # the body's length in 2 bytes instead of 1
+        raw[76:78] = b"\x59\x00" + raw[77:78]
+    return bytes(raw)
+
+
+@settings(max_examples=600, deadline=None)
+@given(near_valid_envelopes(), st.sampled_from([LIMIT, 200]))
+def test_the_short_path_decides_as_the_checked_path(raw: bytes, limit: int) -> None:
+    suite = get_suite("intl")
+    assert decided(decode_tx, suite, raw, limit) == decided(decode_tx_checked, suite, raw, limit)
+
+
+def test_the_short_path_takes_valid_transactions(suite: Suite) -> None:
+    tx = sign_tx(suite, keys(suite).private, make_body(keys(suite)))
+    assert decode_tx(suite, tx.raw, LIMIT) == decode_tx_checked(suite, tx.raw, LIMIT) == tx

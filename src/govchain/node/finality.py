@@ -130,8 +130,8 @@ class Finality:
     def _on_commit(self, event: CommitEvent) -> None:
         with self._lock:
             waiting = self._early.pop(event.height, {})
-            for header, signature in waiting.values():
-                self._offer(event.height, header, signature)
+            if waiting:
+                self._offer(event.height, list(waiting.values()))
         self._publish_own(event.height)
 
     def _publish_own(self, height: int) -> None:
@@ -199,6 +199,13 @@ class Finality:
             return
         if not self._may_sign(height, signature.signer) or self._have(height, header, signature.signer):
             return
+        # Off the event loop, which also reads the ordering stream: storing the signature may wait for
+        # the database while a block commits. Messages still go through one at a time, in order.
+        await asyncio.to_thread(self._accept, height, header, signature)
+
+    def _accept(self, height: int, header: bytes, signature: HeaderSignature) -> None:
+        """Verify one signature message's signature and keep it: stored if its height is committed here,
+        else held until it is."""
         if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + header, signature.signature):
             log.warning(
                 "forged header signature for %s at height %d ignored", signature.signer.hex()[:16], height
@@ -208,7 +215,7 @@ class Finality:
             if height > self.node.height:
                 self._early[height][signature.signer] = (header, signature)  # one per signer
             else:
-                self._offer(height, header, signature)
+                self._offer(height, [(header, signature)])
 
     def _have(self, height: int, header: bytes, signer: bytes) -> bool:
         """This signer's signature of this very header is stored already (a restart re-reads the whole
@@ -222,33 +229,44 @@ class Finality:
             and any(s["key"] == signer for s in codec.decode(stored.signatures))
         )
 
-    def _offer(self, height: int, header: bytes, signature: HeaderSignature) -> None:
-        """Add one signer's verified signature over `header` at a committed height (caller holds the lock)."""
+    def _offer(self, height: int, offers: list[tuple[bytes, HeaderSignature]]) -> None:
+        """Add signers' verified signatures over headers at a committed height, in one store update
+        (caller holds the lock). A signature over another header than ours counts toward divergence."""
         stored = self.node.store.block(height)
-        if stored is None or signature.signer not in self.node.signers(height):
+        if stored is None:
             return
-        block_hash = self.node.suite.hash(header)
-        if block_hash != stored.hash:
-            voters = self._elsewhere[(height, block_hash)]
-            voters.add(signature.signer)
-            if len(voters) >= quorum(len(self.node.signers(height))) and self.diverged is None:
-                self.diverged = Divergence(height, stored.hash, block_hash)
-                self._diverged_gauge.set(1)
-                log.error(
-                    "DIVERGED at height %d: a quorum signed header %s, this peer computed %s; "
-                    "this peer stops signing and its blocks from here are not final",
-                    height,
-                    block_hash.hex(),
-                    stored.hash.hex(),
-                )
-            return
+        signers = self.node.signers(height)
         current = codec.decode(stored.signatures)
-        if any(s["key"] == signature.signer for s in current):
-            return
-        current.append(signature.to_value())
-        self.node.store.set_signatures(height, codec.encode(current))
-        if self._final(height, current):
-            self._mark_final(height)
+        have = {s["key"] for s in current}
+        added = False
+        for header, signature in offers:
+            if signature.signer not in signers:
+                continue
+            block_hash = self.node.suite.hash(header)
+            if block_hash != stored.hash:
+                self._count_elsewhere(height, stored.hash, block_hash, signature.signer)
+            elif signature.signer not in have:
+                have.add(signature.signer)
+                current.append(signature.to_value())
+                added = True
+        if added:
+            self.node.store.set_signatures(height, codec.encode(current))
+            if self._final(height, current):
+                self._mark_final(height)
+
+    def _count_elsewhere(self, height: int, ours: bytes, other: bytes, signer: bytes) -> None:
+        voters = self._elsewhere[(height, other)]
+        voters.add(signer)
+        if len(voters) >= quorum(len(self.node.signers(height))) and self.diverged is None:
+            self.diverged = Divergence(height, ours, other)
+            self._diverged_gauge.set(1)
+            log.error(
+                "DIVERGED at height %d: a quorum signed header %s, this peer computed %s; "
+                "this peer stops signing and its blocks from here are not final",
+                height,
+                other.hex(),
+                ours.hex(),
+            )
 
     def certified(self, height: int) -> None:
         """A block committed with a verified quorum certificate (catch-up from peers) is final, and

@@ -1,7 +1,7 @@
 """SQLite storage: one database transaction per block, so a crash never leaves half a block.
 
-- WAL journal with `synchronous=FULL`: a block whose commit returned is on disk,
-  so a transaction acknowledged as committed survives kill -9 and power loss.
+- WAL journal with `synchronous=FULL` for block commits: a block whose commit returned
+  is on disk, so a transaction acknowledged as committed survives kill -9 and power loss.
 - One writer connection (the block executor's thread); every other thread reads
   through its own connection, which WAL lets run beside the writer.
 - Tables: `meta` (genesis), `blocks`, `txs` (keyed by their index in the chain's
@@ -103,7 +103,7 @@ class Store:
         self._local = threading.local()
         self._snapshot_lock = threading.Lock()
         self.open_snapshots = 0  # threads inside `snapshot()` now
-        self._writer = self._connect()
+        self._writer = self._connect(synchronous="FULL")
         self._writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._writer.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         self._writer.executescript(_SCHEMA)
@@ -137,17 +137,17 @@ class Store:
             c.execute("ROLLBACK")
             raise
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA busy_timeout=10000")
         return conn
 
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connect()
+            conn = self._connect()  # only `set_signatures` writes through it
             self._local.conn = conn
         return conn
 
@@ -188,7 +188,11 @@ class Store:
     def set_signatures(self, height: int, signatures: bytes) -> None:
         """Replace a committed block's header signatures (finality adds peers' signatures later).
 
-        Runs on the caller's own connection; SQLite serialises it with block commits.
+        Runs on the caller's own connection; SQLite serialises it with block commits. That
+        connection does not wait for the disk (`synchronous=NORMAL`): the update survives a
+        crash of the process, and after a power loss the next block commit's sync or, failing
+        that, the signature stream (which a restarted peer reads again from its start) brings
+        the signatures back. A block itself is always on disk before its commit returns.
         """
         self._reader().execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
 
