@@ -460,9 +460,9 @@ class Node:
         )
         signature_ok = [ok or next(valid) for ok in trusted]
         outcome = apply_block(self.chain, self.parent, batch.time, batch.txs, signature_ok, self._pending)
-        first = self.parent.header.log_size
+        first, height = self.parent.header.log_size, outcome.header.height
         stored = [
-            (first + i, tx.id, tx.raw, encoded, result.message)
+            (first + i, tx.id, height, tx.raw, encoded, result.message)
             for i, (tx, result, encoded) in enumerate(
                 zip(outcome.txs, outcome.results, outcome.result_bytes, strict=True)
             )
@@ -533,7 +533,7 @@ class Node:
     def _seal(
         self,
         header: Header,
-        txs: list[tuple[int, bytes, bytes, bytes, str]],
+        txs: list[tuple[int, bytes, int, bytes, bytes, str]],
         writes: dict[bytes, bytes | None],
         log_nodes: list[tuple[int, int, bytes]],
         frontier: tuple[bytes, ...],

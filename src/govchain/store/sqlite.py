@@ -91,7 +91,9 @@ class BlockWrite:
     header: bytes
     signatures: bytes
     frontier: bytes
-    txs: Sequence[tuple[int, bytes, bytes, bytes, str]]  # (log_index, id, envelope, result, message)
+    txs: Sequence[
+        tuple[int, bytes, int, bytes, bytes, str]
+    ]  # rows: (log_index, id, height, envelope, result, message)
     writes: dict[bytes, bytes | None]
     log_nodes: Sequence[tuple[int, int, bytes]]
     state_parts: bytes | None = None  # CBOR [previous state root, write-set root, provable root]
@@ -165,14 +167,13 @@ class Store:
                 "INSERT INTO blocks VALUES (?, ?, ?, ?, ?)",
                 (block.height, block.hash, block.header, block.signatures, block.frontier),
             )
+            c.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?, ?)", block.txs)
+            height, writes = block.height, block.writes.items()
             c.executemany(
-                "INSERT INTO txs VALUES (?, ?, ?, ?, ?, ?)",
-                [(i, tx_id, block.height, env, res, msg) for i, tx_id, env, res, msg in block.txs],
+                "INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
+                ((k, v, height) for k, v in writes if v is not None),
             )
-            live = [(k, v, block.height) for k, v in block.writes.items() if v is not None]
-            dead = [(k,) for k, v in block.writes.items() if v is None]
-            c.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", live)
-            c.executemany("DELETE FROM state WHERE key = ?", dead)
+            c.executemany("DELETE FROM state WHERE key = ?", ((k,) for k, v in writes if v is None))
             if block.writes:
                 history = (block.height, _encode_writes(sorted(block.writes.items())))
                 c.execute("INSERT OR REPLACE INTO block_writes VALUES (?, ?)", history)
