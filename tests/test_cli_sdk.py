@@ -132,3 +132,20 @@ def test_bench_against_running_node(cli: CliRunner, node_url: str) -> None:
     assert report["committed"] == 600 and report["failed"] == 0
     assert report["tx_per_s"] > 0 and report["verify_per_s_core"] > 0
     assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"]
+
+
+def test_bench_runs_need_a_network() -> None:
+    out = CliRunner().invoke(app, ["bench", "--runs", "3"])
+    assert out.exit_code == 2 and "--network" in out.output
+
+
+def test_bench_summary_gives_median_and_spread() -> None:
+    from govchain.cli.bench import SUMMARISED, summarise
+
+    runs = [
+        {key: value * k for key in SUMMARISED} for k, value in ((1, 10.0), (2, 10.0), (3, 10.0), (4, 10.0))
+    ]
+    runs[0]["final_tx_per_s"] = 100.0  # not in order
+    summary = summarise(runs)
+    assert summary["final_tx_per_s"] == {"median": 35.0, "min": 20.0, "max": 100.0}
+    assert summary["final_p99_ms"] == {"median": 25.0, "min": 10.0, "max": 40.0}

@@ -7,6 +7,7 @@ transactions would read the same value and the results would repeat.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -123,3 +124,19 @@ def test_admission_survives_a_killed_worker(tmp_path: Path) -> None:
         assert node.admit(first[:1])[0].code == "replayed"
     finally:
         node.stop()
+
+
+def test_admission_workers_can_start_before_the_first_batch() -> None:
+    from govchain.node import admission
+
+    admission.shutdown()  # whatever an earlier test left
+    admission.warm_up()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        processes = dict(admission.pool()._processes)
+        if len(processes) == (os.cpu_count() or 1) and all(p.is_alive() for p in processes.values()):
+            break
+        time.sleep(0.1)
+    assert len(processes) == (os.cpu_count() or 1)
+    admission.shutdown()
+    assert not any(p.is_alive() for p in processes.values())  # and they end with the node

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -283,11 +284,16 @@ def bench(
     network: Path = typer.Option(
         None, "--network", help="Benchmark a running `govchain network` (finality latency too)"
     ),
+    runs: int = typer.Option(
+        1, "--runs", min=1, max=100, help="network: repeat the run on the same network, then sum up"
+    ),
 ) -> None:
     """Measure committed notarisations per second and commit latency, beside verify/s per core."""
     if network is not None:
-        _bench_network(network, txs, batch, clients, as_json)
+        _bench_network(network, txs, batch, clients, as_json, runs)
         return
+    if runs != 1:
+        fail("--runs repeats a network benchmark; add --network DIR", 2)
     embedded = None
     if node is None and suite not in ("intl", "gm"):
         fail(f"unknown suite '{suite}'", 2)
@@ -354,21 +360,47 @@ def _licence_bench(
     console.print(f"  machine limit     {result['verify_per_s_core']} signature verifications/s on one core")
 
 
-def _bench_network(directory: Path, txs: int, batch: int, clients: int, as_json: bool) -> None:
+def _bench_network(directory: Path, txs: int, batch: int, clients: int, as_json: bool, runs: int = 1) -> None:
     from govchain.cli.bench_network import run_network_bench
     from govchain.node.network import NetworkError
 
-    try:
-        with Progress(console=console, transient=True, disable=as_json) as progress:
-            result = run_network_bench(directory, txs, batch, clients, progress)
-    except NetworkError as exc:
-        fail(f"{exc.reason}: {exc.message}", 2)
-    except (httpx.HTTPError, RuntimeError) as exc:
-        fail(f"benchmark failed: {exc}")
+    results: list[dict[str, Any]] = []
+    for index in range(runs):
+        try:
+            with Progress(console=console, transient=True, disable=as_json) as progress:
+                results.append(run_network_bench(directory, txs, batch, clients, progress))
+        except NetworkError as exc:
+            fail(f"{exc.reason}: {exc.message}", 2)
+        except (httpx.HTTPError, RuntimeError) as exc:
+            fail(f"benchmark failed: {exc}")
+        if not as_json:
+            if runs > 1:
+                console.print(f"[bold]run {index + 1} of {runs}[/]")
+            _print_network_run(results[-1])
     if as_json:
-        typer.echo(json.dumps(result))
-        return
-    r = result
+        typer.echo(json.dumps(results[0] if runs == 1 else {"runs": results, "summary": summarise(results)}))
+    elif runs > 1:
+        summary = summarise(results)
+        console.print(f"[bold]over {runs} runs[/] (median, lowest, highest)")
+        for key, label in (("final_tx_per_s", "finalised tx/s"), ("final_p99_ms", "finality p99 ms")):
+            m = summary[key]
+            console.print(f"  {label:16s}{m['median']} ({m['min']} .. {m['max']})")
+
+
+SUMMARISED = ("final_tx_per_s", "final_p50_ms", "final_p99_ms", "verify_per_s_core", "tx_per_verify_core")
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Median, lowest and highest of the main figures over repeated runs: on a noisy machine one
+    run says little, and the spread says how much."""
+    summary: dict[str, dict[str, float]] = {}
+    for key in SUMMARISED:
+        values = sorted(float(r[key]) for r in results)
+        summary[key] = {"median": round(statistics.median(values), 1), "min": values[0], "max": values[-1]}
+    return summary
+
+
+def _print_network_run(r: dict[str, Any]) -> None:
     console.print(
         f"network of {r['orgs']} orgs, suite {r['suite']}, {r['txs']} txs in batches of {r['batch']}, "
         f"{r['clients']} clients over every peer, {r['cores']} cores"

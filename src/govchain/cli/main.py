@@ -87,6 +87,7 @@ def up(
 
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
+    from govchain.node import admission
     from govchain.node.chain import ChainFiles, create_dev_chain, load_genesis
     from govchain.node.node import Node
 
@@ -128,6 +129,7 @@ def up(
     console.print(Panel(table, title="govchain node", subtitle="Ctrl+C to stop"))
     tune_node_process()
     node.start()
+    admission.warm_up()
     try:
         # Open live feeds (server-sent events) never finish by themselves: give them a
         # moment, then close them, so Ctrl+C stops the node even with a portal open.
@@ -137,6 +139,7 @@ def up(
         uvicorn.Server(config).run()
     finally:
         node.stop()
+        admission.shutdown()
         console.print("node stopped")
 
 

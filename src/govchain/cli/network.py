@@ -212,6 +212,7 @@ def network_peer(
     catch_up = CatchUp(tuple(settings.get("peers", [])), force=from_peers)
     node, _, _ = open_peer(data, default_registry(), stream, catch_up=catch_up)
     node.start()
+    admission.warm_up()
     logging.getLogger("govchain.peer").info(
         "%s peer at height %d on stream %s", settings["org"], node.height, stream.stream
     )

@@ -103,6 +103,25 @@ def pool() -> ProcessPoolExecutor:
         return _pool
 
 
+def warm_up() -> None:
+    """Start the worker processes now, in the background, so that a node's first large batch
+    does not also wait for them to start (each one imports the ledger, about a second)."""
+
+    def start() -> None:
+        try:
+            executor = pool()
+            for future in [executor.submit(_ready) for _ in range(os.cpu_count() or 1)]:
+                future.result()
+        except Exception as exc:  # shut down meanwhile: admission starts the pool when it needs it
+            log.debug("admission workers not started in advance: %s", exc)
+
+    threading.Thread(target=start, name="govchain-admission-warm-up", daemon=True).start()
+
+
+def _ready() -> bool:
+    return True
+
+
 def shutdown() -> None:
     """Stop the worker processes (the node's process is ending): none may outlive it."""
     global _pool
