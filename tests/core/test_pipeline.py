@@ -8,6 +8,7 @@ transactions would read the same value and the results would repeat.
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -140,3 +141,40 @@ def test_admission_workers_can_start_before_the_first_batch() -> None:
     assert len(processes) == (os.cpu_count() or 1)
     admission.shutdown()
     assert not any(p.is_alive() for p in processes.values())  # and they end with the node
+
+
+WORKERS_THEN_DIE = """
+import os, signal, sys, time
+from govchain.node import admission
+admission.warm_up()
+while len(admission.pool()._processes) < (os.cpu_count() or 1):
+    time.sleep(0.05)
+time.sleep(1.0)  # the workers have run their initializer
+with open(sys.argv[1], "w") as out:
+    out.write(" ".join(str(pid) for pid in admission.pool()._processes))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_admission_workers_end_when_their_node_is_killed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    # no pipes: workers that outlived their node would hold them open
+    pids = tmp_path / "workers"
+    code = subprocess.call([sys.executable, "-c", WORKERS_THEN_DIE, str(pids)], timeout=120)
+    assert code == -signal.SIGKILL
+    workers = [int(pid) for pid in pids.read_text().split()]
+    assert len(workers) == (os.cpu_count() or 1)
+
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split(")")[-1].split()[0] != "Z"
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(pid) for pid in workers)

@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -85,9 +86,21 @@ def rebuild(raw: bytes, tx_id: bytes) -> SignedTx:
     return SignedTx(body, body_bytes, envelope["sig"], raw, tx_id)
 
 
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl+C to the node, which shuts them down cleanly."""
+PARENT_CHECK_S = 1.0
+
+
+def _init_worker(node_pid: int) -> None:
+    """Workers leave Ctrl+C to the node, which shuts them down cleanly, and end by themselves once
+    the node's process is gone: a node killed with kill -9 cannot shut them down, and its pool's
+    queues stay open in the workers, so they would otherwise run on as orphans."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == node_pid:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="govchain-admission-watch", daemon=True).start()
 
 
 def pool() -> ProcessPoolExecutor:
@@ -98,7 +111,8 @@ def pool() -> ProcessPoolExecutor:
             _pool = ProcessPoolExecutor(
                 max_workers=os.cpu_count() or 1,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
             )
         return _pool
 
