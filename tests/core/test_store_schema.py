@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -47,7 +48,9 @@ def test_a_block_that_writes_nothing_has_an_empty_history(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("version", [1, 2])
-def test_an_older_store_is_migrated_with_its_history(tmp_path: Path, version: int) -> None:
+def test_an_older_store_is_migrated_with_its_history(
+    tmp_path: Path, version: int, caplog: pytest.LogCaptureFixture
+) -> None:
     path = tmp_path / "chain.db"
     Store(path).close()
     conn = sqlite3.connect(path, isolation_level=None)  # make it what that version wrote
@@ -61,6 +64,7 @@ def test_an_older_store_is_migrated_with_its_history(tmp_path: Path, version: in
 
     store = Store(path)
     assert store.meta_get("schema") == str(SCHEMA_VERSION).encode()
+    assert "converting the state history" in caplog.text  # the operator hears why opening takes a while
     with sqlite3.connect(path) as conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert "state_history" not in tables
@@ -108,3 +112,37 @@ def test_migration_keeps_every_block_s_writes(history: dict[tuple[int, bytes], b
             expected = sorted((k, v) for (h, k), v in history.items() if h == height)
             assert store.state_changes(height) == expected
         store.close()
+
+
+def test_a_failed_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import govchain.store.sqlite as sqlite_store
+
+    path = tmp_path / "chain.db"
+    Store(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TABLE block_writes")
+    conn.execute(OLD_HISTORY[2])
+    conn.executemany(
+        "INSERT INTO state_history VALUES (?, ?, ?)", [(h, b"k%d" % h, b"v") for h in range(1, 6)]
+    )
+    conn.execute("UPDATE meta SET v = ? WHERE k = 'schema'", (b"2",))
+    conn.close()
+    calls = []
+
+    def failing(writes: Any) -> bytes:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return sqlite_store.cbor2.dumps([[k, v] for k, v in writes])
+
+    monkeypatch.setattr(sqlite_store, "_encode_writes", failing)
+    with pytest.raises(OSError, match="disk full"):
+        Store(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT v FROM meta WHERE k = 'schema'").fetchone()[0] == b"2"
+        assert conn.execute("SELECT count(*) FROM state_history").fetchone()[0] == 5
+        assert conn.execute("SELECT count(*) FROM block_writes").fetchone()[0] == 0
+    monkeypatch.undo()
+    store = Store(path)  # and the next opening converts it
+    assert [store.state_changes(h) for h in (1, 5)] == [[(b"k1", b"v")], [(b"k5", b"v")]]
+    store.close()

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -31,6 +32,8 @@ import cbor2
 # Identity adapter: sqlite3 then finds `bytes` in its adapter table at once instead of
 # probing `__adapt__` / `__conform__` (two failed attribute lookups) for every parameter.
 sqlite3.register_adapter(bytes, bytes)
+
+log = logging.getLogger("govchain.store")
 
 SCHEMA_VERSION = 3
 CACHE_KIB = 262_144  # the writer's page cache (256 MiB, used as the database grows); readers keep the default
@@ -122,6 +125,11 @@ class Store:
         """Versions 1 and 2 kept one `state_history` row per written key (keyed by (key, height)
         in version 1, by (height, key) in version 2); fold them into one row per block, atomically."""
         c = self._writer
+        log.warning(
+            "%s: converting the state history to schema version %d, once (about 3 s per million rows)",
+            self.path,
+            SCHEMA_VERSION,
+        )
         c.execute("BEGIN IMMEDIATE")
         try:
             rows = c.execute("SELECT height, key, value FROM state_history ORDER BY height, key")
