@@ -367,3 +367,28 @@ def test_init_refuses_bad_hosts(tmp_path: Path, flag: str, reason: str) -> None:
         app, ["network", "init", "--orgs", "2", "--out", str(tmp_path / "n"), "--host", flag]
     )
     assert result.exit_code == 2 and reason in result.output
+
+
+def test_init_sets_the_genesis_block_time(tmp_path: Path) -> None:
+    from govchain.ledger.blocks import Genesis
+
+    out = tmp_path / "n"
+    result = CliRunner().invoke(
+        app, ["network", "init", "--orgs", "2", "--out", str(out), "--block-time-ms", "400"]
+    )
+    assert result.exit_code == 0, result.output
+    genesis = Genesis.decode((out / "genesis.cbor").read_bytes())
+    assert genesis.params.block_time_ms == 400 and genesis.params.max_block_txs == 2000
+    default = tmp_path / "d"
+    assert CliRunner().invoke(app, ["network", "init", "--orgs", "2", "--out", str(default)]).exit_code == 0
+    assert Genesis.decode((default / "genesis.cbor").read_bytes()).params.block_time_ms == 200
+
+
+@pytest.mark.parametrize("value", ["0", "9", "60001", "-5"])
+def test_init_refuses_a_block_time_out_of_range(tmp_path: Path, value: str) -> None:
+    out = tmp_path / "n"
+    result = CliRunner().invoke(
+        app, ["network", "init", "--orgs", "2", "--out", str(out), "--block-time-ms", value]
+    )
+    assert result.exit_code == 2 and "invalid_block_time" in result.output
+    assert not out.exists()  # refused before anything is written

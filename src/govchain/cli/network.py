@@ -63,6 +63,11 @@ def network_init(
         "--govchain-bin",
         help="The govchain command on the orgs' machines (systemd units)",
     ),
+    block_time_ms: int = typer.Option(
+        None,
+        "--block-time-ms",
+        help="Cut a block at least this often, in ms (genesis; default 200; governance may change it later)",
+    ),
 ) -> None:
     """Create every org's keys, certificates, nats and peer configs, systemd units, and the genesis."""
     if suite not in SUITE_NAMES:
@@ -75,7 +80,7 @@ def network_init(
         hosts[org] = address
     try:
         network = init_network(
-            out, orgs, suite, nats_port, api_port, replicas, hosts, install_dir, govchain_bin
+            out, orgs, suite, nats_port, api_port, replicas, hosts, install_dir, govchain_bin, block_time_ms
         )
     except NetworkError as exc:
         fail(f"{exc.reason}: {exc.message}", 2)

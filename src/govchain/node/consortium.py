@@ -58,7 +58,12 @@ def org_names(index: int) -> tuple[str, str, str]:
 
 
 def init_consortium(
-    out: Path, orgs: int, suite_name: str, chain_id: str = "govchain-consortium", all_peers_sign: bool = False
+    out: Path,
+    orgs: int,
+    suite_name: str,
+    chain_id: str = "govchain-consortium",
+    all_peers_sign: bool = False,
+    params: ChainParams | None = None,
 ) -> Genesis:
     """Write every org's identities and the genesis into `out` (which must not hold a consortium).
 
@@ -85,7 +90,7 @@ def init_consortium(
         suite=suite.name,
         time=now,
         signers=signers,
-        params=ChainParams(),
+        params=params or ChainParams(),
         extra={"orgs": [org.to_value() for org in members]},
     )
     data = genesis.encode()

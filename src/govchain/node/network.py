@@ -39,6 +39,7 @@ import httpx
 
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
+from govchain.ledger.blocks import ChainParams
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
 from govchain.node.nats_tls import (
@@ -58,6 +59,7 @@ PIDS_FILE = "run/pids.json"
 CLUSTER_NAME = "govchain"
 DEFAULT_NATS_PORT = 14220
 DEFAULT_API_PORT = 8770
+MIN_BLOCK_TIME_MS, MAX_BLOCK_TIME_MS = 10, 60_000  # the genesis block time `init` accepts
 LOCAL_HOST = "127.0.0.1"
 DEFAULT_INSTALL_DIR = "/var/lib/govchain"
 DEFAULT_GOVCHAIN_BIN = "/opt/govchain/.venv/bin/govchain"
@@ -156,6 +158,7 @@ def init_network(
     hosts: dict[str, str] | None = None,
     install_dir: str = DEFAULT_INSTALL_DIR,
     govchain_bin: str = DEFAULT_GOVCHAIN_BIN,
+    block_time_ms: int | None = None,
 ) -> Network:
     """Keys, certificates and genesis (via consortium init), then every org's nats and peer config.
 
@@ -167,6 +170,12 @@ def init_network(
         replicas = min(3, orgs)
     if not 1 <= replicas <= orgs:
         raise NetworkError("invalid_replicas", f"--replicas must be 1..{orgs} (the number of orgs)")
+    params = ChainParams() if block_time_ms is None else ChainParams(block_time_ms=block_time_ms)
+    if not MIN_BLOCK_TIME_MS <= params.block_time_ms <= MAX_BLOCK_TIME_MS:
+        raise NetworkError(
+            "invalid_block_time",
+            f"--block-time-ms must be {MIN_BLOCK_TIME_MS}..{MAX_BLOCK_TIME_MS}, not {params.block_time_ms}",
+        )
     hosts = dict(hosts or {})
     names = [org_names(i)[0] for i in range(1, orgs + 1)]
     for org, host in hosts.items():
@@ -175,7 +184,7 @@ def init_network(
         if not host or not set(host) <= _HOST_CHARS:
             raise NetworkError("invalid_host", f"'{host}' is not a host name or IP address")
     out = out.resolve()
-    init_consortium(out, orgs, suite, all_peers_sign=True)
+    init_consortium(out, orgs, suite, all_peers_sign=True, params=params)
     nodes = tuple(
         OrgNode(name, nats_port + i, nats_port + 100 + i, api_port + i, hosts.get(name, LOCAL_HOST))
         for i, name in enumerate(names, start=1)
