@@ -126,7 +126,7 @@ class Store:
         in version 1, by (height, key) in version 2); fold them into one row per block, atomically."""
         c = self._writer
         log.warning(
-            "%s: converting the state history to schema version %d, once (about 3 s per million rows)",
+            "%s: converting the state history to schema version %d, once (a large store takes a while)",
             self.path,
             SCHEMA_VERSION,
         )
