@@ -133,11 +133,7 @@ def _canonical_items(items: Collection[Value], depth: int) -> list[Value] | None
 
 def encode(value: Value) -> bytes:
     """Encode `value` canonically. Raises CodecError for values outside the data model."""
-    ordered = _canonical(value)
-    try:
-        return cbor2.dumps(ordered)
-    except (UnicodeEncodeError, cbor2.CBOREncodeError) as exc:  # e.g. a lone surrogate in a text string
-        raise CodecError("type", f"cannot encode: {exc}") from None
+    return encode_unchecked(_canonical(value))
 
 
 def encode_unchecked(value: Value) -> bytes:
@@ -150,7 +146,7 @@ def encode_unchecked(value: Value) -> bytes:
     """
     try:
         return cbor2.dumps(value)
-    except (UnicodeEncodeError, cbor2.CBOREncodeError) as exc:
+    except (UnicodeEncodeError, cbor2.CBOREncodeError) as exc:  # e.g. a lone surrogate in a text string
         raise CodecError("type", f"cannot encode: {exc}") from None
 
 
