@@ -133,3 +133,43 @@ def test_a_failed_stream_reader_stops_block_production(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="stream reader failed"):
         orderer.next_batch(0.01)  # the node's executor records it, and /v1/status says unhealthy
     orderer.close()
+
+
+def test_a_stream_changed_by_its_operators_is_taken_as_it_stands(nats_url: str, tmp_path: Path) -> None:
+    """A peer (re)starting after an operator set limits, or `remove-org` lowered the replicas, uses the
+    stream as it is: JetStream refuses a create whose config differs from the stream's."""
+    import asyncio
+
+    import nats
+    from nats.js.api import StreamConfig
+
+    from govchain.ordering.jetstream import ensure_stream
+
+    async def scenario() -> tuple[int | None, int | None, bool]:
+        nc = await nats.connect(nats_url)
+        try:
+            js = nc.jetstream(timeout=5)
+            wanted = StreamConfig(name="GOVCHAIN_TEST", subjects=["govchain.test.>"], num_replicas=1)
+            created = await ensure_stream(js, wanted)  # missing: created
+            await js.update_stream(
+                StreamConfig(name="GOVCHAIN_TEST", subjects=["govchain.test.>"], max_msgs=5000)
+            )
+            refused = False
+            try:
+                await js.add_stream(wanted)
+            except Exception:
+                refused = True
+            found = await ensure_stream(js, wanted)
+            return created.config.max_msgs, found.config.max_msgs, refused
+        finally:
+            await nc.close()
+
+    before, after, refused = asyncio.run(scenario())
+    assert (before, after, refused) == (-1, 5000, True)
+    orderer = make(nats_url, tmp_path / "a")  # the orderer starts on the changed stream
+    try:
+        orderer.start(0, 1000, timeout=10)
+        orderer.submit([item(1)])
+        assert [t for b in collect(orderer, 1) for t in b.txs] == [item(1)]
+    finally:
+        orderer.close()

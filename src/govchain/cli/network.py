@@ -21,8 +21,10 @@ from govchain.node.network import (
     NetworkError,
     down,
     init_network,
+    reload_servers,
     start_joined,
     status,
+    stop_org,
     up,
 )
 
@@ -172,6 +174,76 @@ def network_add_org(
         fail(f"{exc.reason}: {exc.message}")
     node = grown.orgs[-1]
     console.print(f"{org} is up: peer API {node.api_url}, nats {node.nats_url}; it replays the stream")
+
+
+@network_app.command("remove-org")
+def network_remove_org(
+    directory: Path = typer.Argument(..., help="A network directory"),
+    org: str = typer.Option(..., "--org", help="The organisation to remove"),
+    forget_only: bool = typer.Option(
+        False,
+        "--forget-only",
+        help="Only the last step, on a network spread over machines: make the NATS cluster forget the "
+        "org's server (after governance removed it and every server reloaded its new config)",
+    ),
+) -> None:
+    """Remove an organisation by governance, stop its processes, and take its NATS server and
+    credentials out of the cluster. Its folder (keys, copy of the chain) stays on disk."""
+    from govchain.node.join import decide
+    from govchain.node.leave import check_removable, forget_server, is_member, shrink
+
+    network = _load(directory)
+    try:
+        if forget_only:
+            _forget(network, org)
+            return
+        check_removable(network, org)
+        local = all(node.host == LOCAL_HOST for node in network.orgs)
+        if not local:
+            shrink(network, org).save()
+            console.print(
+                f"every remaining org's nats.conf, peer.json and tls/cluster-cas.pem written without {org}. "
+                f"Next (docs/deployment.md, 'Removing an organisation'): the orgs' admins decide remove_org "
+                f"by governance; {org}'s services stop; each remaining org installs its new files and "
+                f"reloads its nats-server; then: govchain network remove-org {directory} --org {org} "
+                "--forget-only"
+            )
+            return
+        if any(row["height"] is None for row in status(network) if row["org"] != org):
+            fail("not_running: start the network first (govchain network up); removal is a vote", 2)
+        remaining = [n for n in network.orgs if n.org != org]
+        if is_member(network, org):
+            height = decide(network, remaining, "remove_org", {"id": org}, f"remove {org}")
+            console.print(f"{org} removed by governance from height {height}")
+        else:
+            console.print(f"{org} is no longer a member on chain (removed earlier)")
+        stopped = stop_org(network, org)
+        if stopped:
+            console.print(f"stopped {', '.join(stopped)}")
+        shrunk = shrink(network, org)
+        reload_servers(shrunk)
+        console.print(f"every remaining org's configs written without {org}; their nats-servers reloaded")
+        forgotten = forget_server(shrunk, org)
+        shrunk.save()
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}")
+    _report(org, forgotten)
+
+
+def _forget(network: Network, org: str) -> None:
+    from govchain.node.leave import forget_server
+
+    if any(n.org == org for n in network.orgs):
+        fail(f"still_member: {org} is still in network.json; run remove-org without --forget-only first", 2)
+    _report(org, forget_server(network, org))
+
+
+def _report(org: str, forgotten: Any) -> None:
+    placed = "; ".join(f"{name}: {', '.join(where)}" for name, where in forgotten.streams.items())
+    console.print(
+        f"the NATS cluster forgot {org}'s server: meta group of {forgotten.meta_servers} servers; "
+        f"stream replicas ({forgotten.replicas} each): {placed}"
+    )
 
 
 def _health(row: dict[str, Any]) -> str:

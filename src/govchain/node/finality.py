@@ -40,7 +40,7 @@ from govchain.ledger.blocks import HEADER_DOMAIN, Header, HeaderSignature
 from govchain.ledger.signers import quorum
 from govchain.ledger.transactions import SignedTx
 from govchain.node.node import CommitEvent, Node
-from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStreamOrderer
+from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStreamOrderer, ensure_stream
 
 log = logging.getLogger("govchain.finality")
 
@@ -97,7 +97,7 @@ class Finality:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                await js.add_stream(config)
+                await ensure_stream(js, config)
                 await js.subscribe(
                     self.subject,
                     stream=self.stream,

@@ -60,21 +60,20 @@ def add_org(
     govchain_bin: str = DEFAULT_GOVCHAIN_BIN,
 ) -> tuple[Network, Org]:
     """Write the new org's folder and rewrite every org's configs; returns the network and the org
-    value its admission proposes. Org n+1 gets the ports org n+1 would have had at `init`."""
+    value its admission proposes. Its ports follow the highest in use (org n+1's at `init`)."""
     if any(node.org == org for node in network.orgs) or (network.directory / org).exists():
         raise NetworkError("org_exists", f"'{org}' is already an organisation (or a folder) of this network")
     if not host or not set(host) <= _HOST_CHARS:
         raise NetworkError("invalid_host", f"'{host}' is not a host name or IP address")
-    first, index = network.orgs[0], len(network.orgs) + 1
+    first = network.orgs[0]
     if not (network.folder(first.org) / TLS_DIR / PEER_CERT).is_file():
         raise NetworkError("no_client_tls", "this network predates client TLS; make a new one to add orgs")
-    client = first.client_port - 1 + index
-    node = OrgNode(org, client, client + 100, first.api_port - 1 + index, host)
+    client = max(n.client_port for n in network.orgs) + 1
+    node = OrgNode(org, client, client + 100, max(n.api_port for n in network.orgs) + 1, host)
+    ports = (node.client_port, node.cluster_port, node.api_port)
     used = {p for n in network.orgs for p in (n.client_port, n.cluster_port, n.api_port)}
-    if {node.client_port, node.cluster_port, node.api_port} & used or (
-        host == LOCAL_HOST and any(port_open(p) for p in (node.client_port, node.cluster_port, node.api_port))
-    ):
-        raise NetworkError("port_in_use", f"the ports for org {index} are taken")
+    if set(ports) & used or (host == LOCAL_HOST and any(port_open(p) for p in ports)):
+        raise NetworkError("port_in_use", f"the ports for {org} ({', '.join(map(str, ports))}) are taken")
     try:  # the id and names the governance contract will check, before anything is written
         Org.from_value({"id": org, "name_zh": name_zh, "name_en": name_en, "ca": b"", "peers": []})
     except ValueError as exc:
@@ -102,7 +101,7 @@ def _post(node: OrgNode, tx: SignedTx) -> dict[str, Any]:
         timeout=40,
     )
     if reply.status_code != 200:
-        raise NetworkError("admission_failed", f"{node.org}'s peer refused the transaction: {reply.text}")
+        raise NetworkError("decision_failed", f"{node.org}'s peer refused the transaction: {reply.text}")
     result: dict[str, Any] = reply.json()["results"][0]
     return result
 
@@ -110,8 +109,15 @@ def _post(node: OrgNode, tx: SignedTx) -> dict[str, Any]:
 def admit_org(network: Network, value: Org, timeout: float = 60.0) -> int:
     """Propose `add_org` as the first org's admin and vote as every other existing org's admin, each
     through its own peer; returns the height from which the new org is a member."""
-    suite = get_suite(network.suite)
     voters = [n for n in network.orgs if n.org != value.id]
+    return decide(network, voters, "add_org", {"org": value.to_value()}, f"admit {value.id}")
+
+
+def decide(network: Network, voters: list[OrgNode], action: str, args: dict[str, Any], title: str) -> int:
+    """A governance decision: the first voter's admin proposes, every other voter's admin votes for
+    it, each through its own org's peer (each admin is enrolled first if needed). Returns the height
+    from which it takes effect; `undecided` if the voters alone do not reach its threshold."""
+    suite = get_suite(network.suite)
     chain_id = httpx.get(f"{voters[0].api_url}/v1/chain", timeout=5).json()["chain_id"]
     expiry = int(time.time() * 1000) + TX_TTL_MS
     admins = []
@@ -122,22 +128,35 @@ def admit_org(network: Network, value: Org, timeout: float = 60.0) -> int:
         enrol = make_tx(suite, keys, chain_id, "membership", "enroll", {"cert": cert.der}, expiry)
         code = _post(node, enrol).get("code")
         if code not in {"ok", "conflict"}:  # conflict: enrolled already
-            raise NetworkError("admission_failed", f"cannot enrol {node.org}'s admin: {code}")
+            raise NetworkError("decision_failed", f"cannot enrol {node.org}'s admin: {code}")
         admins.append(keys)
-    args = {"action": "add_org", "args": {"org": value.to_value()}, "title": f"admit {value.id}"}
-    proposal = make_tx(suite, admins[0], chain_id, "governance", "propose", args, expiry)
+    body = {"action": action, "args": args, "title": title}
+    proposal = make_tx(suite, admins[0], chain_id, "governance", "propose", body, expiry)
     result = _post(voters[0], proposal)
     if result.get("code") != "ok":
-        raise NetworkError("admission_failed", f"the add_org proposal failed: {result}")
+        raise NetworkError("decision_failed", f"the {action} proposal failed: {result}")
     for node, keys in zip(voters[1:], admins[1:], strict=True):
         vote = make_tx(
             suite, keys, chain_id, "governance", "vote", {"proposal": proposal.id, "approve": True}, expiry
         )
         code = _post(node, vote).get("code")
         if code not in {"ok", "proposal_closed"}:  # closed: the threshold was met before this vote
-            raise NetworkError("admission_failed", f"{node.org}'s vote failed: {code}")
+            raise NetworkError("decision_failed", f"{node.org}'s vote failed: {code}")
     url = f"{voters[0].api_url}/v1/governance/proposals/{proposal.id.hex()}"
     decided = httpx.get(url, timeout=5).json()
+    if decided.get("status") == "open":
+        others = [n for n in network.orgs if n not in voters]
+        how = "; ".join(
+            f"govchain proposal vote {proposal.id.hex()} --org {n.org} --consortium {network.directory} "
+            f"--node {n.api_url}"
+            for n in others
+        )
+        raise NetworkError(
+            "undecided",
+            f"the {action} proposal has {len(voters)} votes, short of its threshold {decided['threshold']}; "
+            f"it stays open. Another org's admin may vote for it ({how or 'govchain proposal vote'}), "
+            "then run this command again",
+        )
     if decided.get("status") != "executed":
-        raise NetworkError("admission_failed", f"the add_org proposal was not executed: {decided}")
+        raise NetworkError("decision_failed", f"the {action} proposal was not executed: {decided}")
     return int(decided["effective_height"])

@@ -17,8 +17,13 @@ nothing on chain.
   password so that no org's secret has to sit in the other orgs' configs.
 - Each peer user may touch only its own chain's two streams (`authorization_block`).
 - Each org also gets an operator certificate (`tls/operator.pem`, key 0600) whose
-  user administers the chain's two streams (info, limits, purge) and nothing
-  else; peers never use it.
+  user administers the chain's two streams (info, limits, purge, moving a
+  replica off a server) and nothing else; peers never use it.
+- And a system certificate (`tls/system.pem`, key 0600): its user, in the
+  server's system account (`$SYS`), may only ask the JetStream meta group to
+  forget a server and read the meta group's state. `network remove-org` uses it
+  once governance has removed an org. Each server lists only its own org's
+  system user: the meta group carries the request to its leader.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ TLS_YEARS = 3
 CAS_FILE = "cluster-cas.pem"  # every org's TLS CA: whom servers and peers trust
 PEER_CERT, PEER_KEY = "peer.pem", "peer-key.pem"
 OPERATOR_CERT, OPERATOR_KEY = "operator.pem", "operator-key.pem"
+SYSTEM_CERT, SYSTEM_KEY = "system.pem", "system-key.pem"
+CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
 
 
 def tls_name(org: str, what: str) -> x509.Name:
@@ -119,14 +126,31 @@ def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)
     )
     _write_key(tls / OPERATOR_KEY, operator_key)
     (tls / OPERATOR_CERT).write_bytes(operator.public_bytes(serialization.Encoding.PEM))
-    _write_key(tls / "ca-key.pem", ca_key)
+    _write_key(tls / CA_KEY, ca_key)
     _write_key(tls / "server-key.pem", server_key)
     _write_key(tls / PEER_KEY, peer_key)
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    (tls / "ca.pem").write_bytes(ca_pem)
+    (tls / CA_CERT).write_bytes(ca_pem)
     (tls / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
     (tls / PEER_CERT).write_bytes(peer.public_bytes(serialization.Encoding.PEM))
+    ensure_system_cert(folder, org)
     return ca_pem
+
+
+def ensure_system_cert(folder: Path, org: str) -> None:
+    """Issue the org's system certificate from its TLS CA if it has none (networks made before
+    system users existed get theirs when they first need it)."""
+    tls = folder / TLS_DIR
+    if (tls / SYSTEM_CERT).is_file():
+        return
+    ca = x509.load_pem_x509_certificate((tls / CA_CERT).read_bytes())
+    ca_key = serialization.load_pem_private_key((tls / CA_KEY).read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{tls / CA_KEY} is not an EC key")
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = issue_cert(ca, ca_key, tls_name(org, f"{org} system"), key, [ExtendedKeyUsageOID.CLIENT_AUTH])
+    _write_key(tls / SYSTEM_KEY, key)
+    (tls / SYSTEM_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
 def peer_user(org: str) -> str:
@@ -141,6 +165,15 @@ def operator_user(org: str) -> str:
 
 def operator_inbox_prefix(org: str) -> str:
     return f"_INBOX_{org}_ops"
+
+
+def system_user(org: str) -> str:
+    """The NATS user of an org's system certificate (in the system account: meta group requests)."""
+    return tls_name(org, f"{org} system").rfc4514_string()
+
+
+def system_inbox_prefix(org: str) -> str:
+    return f"_INBOX_{org}_sys"
 
 
 def inbox_prefix(org: str) -> str:
@@ -174,7 +207,8 @@ def authorization_block(orgs: list[str], stream: str, prefix: str) -> list[str]:
     JetStream API calls for these two streams (create/info, consumers), and flow-control replies.
     Subscribe: only the peer's own inbox. No peer may publish into another's inbox, delete or
     purge a stream, or reach another chain's streams. Each org's operator user may call the stream
-    API (info, update, purge, delete) on the chain's two streams only, and read its own inbox.
+    API (info, update, purge, delete, peer removal) on the chain's two streams only, and read
+    its own inbox.
     """
     api = "$JS.API"
     publish = [f"{prefix}.>", f"{prefix}-sig", f"{api}.INFO", "$JS.FC.>"]
@@ -188,7 +222,8 @@ def authorization_block(orgs: list[str], stream: str, prefix: str) -> list[str]:
     allow = ", ".join(f'"{subject}"' for subject in publish)
     # an org's operator administers the chain's two streams (info, limits, purge), and nothing else
     admin = [f"{api}.INFO", f"{api}.STREAM.NAMES", f"{api}.STREAM.LIST"]
-    admin += [f"{api}.STREAM.*.{name}" for name in (stream, f"{stream}_SIGS")]
+    for name in (stream, f"{stream}_SIGS"):
+        admin += [f"{api}.STREAM.*.{name}", f"{api}.STREAM.PEER.REMOVE.{name}"]
     admin_allow = ", ".join(f'"{subject}"' for subject in admin)
     lines = ["authorization {", "  users: ["]
     for org in orgs:
@@ -203,10 +238,34 @@ def authorization_block(orgs: list[str], stream: str, prefix: str) -> list[str]:
     return [*lines, "  ]", "}"]
 
 
+SYSTEM_REQUESTS = ("$JS.API.SERVER.REMOVE", "$SYS.REQ.SERVER.PING.JSZ")
+
+
+def system_account_block(org: str) -> list[str]:
+    """The system account with one user, the org's own system certificate, allowed only to ask the
+    meta group to forget a server and to read the meta group's state. (The account is nats-server's
+    default system account, so adding it to a running server's config takes effect on reload.)"""
+    allow = ", ".join(f'"{subject}"' for subject in SYSTEM_REQUESTS)
+    return [
+        "accounts {",
+        "  $SYS {",
+        f'    users: [{{user: "{system_user(org)}", permissions: {{publish: {{allow: [{allow}]}}, '
+        f'subscribe: {{allow: ["{system_inbox_prefix(org)}.>"]}}}}}}]',
+        "  }",
+        "}",
+    ]
+
+
 def operator_context(folder: Path) -> ssl.SSLContext:
     """An org operator's TLS context (`folder` is the org's folder), for stream administration."""
     tls = f"{TLS_DIR}/"
     return client_context(folder, tls + CAS_FILE, tls + OPERATOR_CERT, tls + OPERATOR_KEY)
+
+
+def system_context(folder: Path) -> ssl.SSLContext:
+    """An org's system user's TLS context (`folder` is the org's folder), for meta group requests."""
+    tls = f"{TLS_DIR}/"
+    return client_context(folder, tls + CAS_FILE, tls + SYSTEM_CERT, tls + SYSTEM_KEY)
 
 
 def client_context(folder: Path, ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:

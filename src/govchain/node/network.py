@@ -1,6 +1,7 @@
 """`govchain network init|up|status|down`: a whole consortium network on one machine.
 
-(`add-org`, an organisation joining a running network, is in node/join.py.)
+(`add-org`, an organisation joining a running network, is in node/join.py; `remove-org`, one
+leaving it, in node/leave.py.)
 
 `init` reuses `govchain consortium init` for every org's keys, certificates and
 the genesis, then adds per org a `nats-server` config (JetStream store, cluster
@@ -51,6 +52,7 @@ from govchain.node.nats_tls import (
     client_tls_block,
     cluster_tls_block,
     make_org_tls,
+    system_account_block,
 )
 from govchain.ordering.jetstream import stream_names
 
@@ -134,6 +136,7 @@ def nats_config(node: OrgNode, others: list[OrgNode], stream: str, prefix: str) 
         "}",
         *client_tls_block(),
         *authorization_block(orgs, stream, prefix),
+        *system_account_block(node.org),
     ]
     if others:  # a cluster of one would wait for peers that never come
         routes = ", ".join(f'"nats-route://{o.host}:{o.cluster_port}"' for o in others)
@@ -400,9 +403,7 @@ def start_joined(network: Network, org: str, timeout: float = 60.0) -> None:
     items = [p for p in read_pids(network.directory) if _alive(p["pid"], p["marker"])]
     if any(p["name"].startswith(f"{org}-") for p in items):
         raise NetworkError("already_running", f"{org}'s processes are running")
-    for item in items:
-        if item["name"].endswith("-nats"):
-            os.kill(item["pid"], signal.SIGHUP)  # nats-server reloads its config file
+    reload_servers(network)  # the new CA bundle, user and route
     conf = network.folder(org) / "nats.conf"
     log = network.directory / "logs" / f"{org}-nats.log"
     proc = _spawn([nats, "-c", str(conf)], network.folder(org), log)
@@ -448,7 +449,31 @@ def _wait(check: Any, timeout: float, what: str, started: list[dict[str, Any]]) 
 
 def down(network: Network, timeout: float = 15.0) -> list[str]:
     """Stop the processes `up` started (peers first), by pid, checking each is still ours."""
+    stopped = _stop(read_pids(network.directory), timeout)
+    (network.directory / PIDS_FILE).unlink(missing_ok=True)
+    return stopped
+
+
+def stop_org(network: Network, org: str, timeout: float = 15.0) -> list[str]:
+    """Stop one org's peer and nats-server (and forget them in the pid file); the others run on."""
     items = read_pids(network.directory)
+    mine = [p for p in items if p["name"] in (f"{org}-peer", f"{org}-nats")]
+    stopped = _stop(mine, timeout)
+    _save_pids(network.directory, [p for p in items if p not in mine])
+    return stopped
+
+
+def reload_servers(network: Network) -> list[str]:
+    """SIGHUP every running nats-server of this network: each reloads its config file."""
+    reloaded = []
+    for item in read_pids(network.directory):
+        if item["name"].endswith("-nats") and _alive(item["pid"], item["marker"]):
+            os.kill(item["pid"], signal.SIGHUP)
+            reloaded.append(item["name"])
+    return reloaded
+
+
+def _stop(items: list[dict[str, Any]], timeout: float) -> list[str]:
     stopped: list[str] = []
     for item in sorted(items, key=lambda p: not p["name"].endswith("-peer")):
         pid, marker = item["pid"], item["marker"]
@@ -465,7 +490,6 @@ def down(network: Network, timeout: float = 15.0) -> list[str]:
                 time.sleep(0.05)
         stopped.append(item["name"])
         _stop_group(pid, timeout)
-    (network.directory / PIDS_FILE).unlink(missing_ok=True)
     return stopped
 
 

@@ -72,7 +72,8 @@ import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig, StreamInfo
+from nats.js.errors import NotFoundError
 
 from govchain import codec
 from govchain.ordering.base import Batch, QueueFull, T
@@ -306,6 +307,20 @@ class StreamSettings:
         return f"{self.subject_prefix}.cut"
 
 
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> StreamInfo:
+    """The stream as it is, created with `config` if it does not exist yet.
+
+    An existing stream is taken as it stands: its operators may have changed its limits or its
+    replica count since (`network remove-org` lowers the replicas when fewer orgs remain), and
+    JetStream refuses a create whose config differs from the stream's.
+    """
+    assert config.name is not None
+    try:
+        return await js.stream_info(config.name)
+    except NotFoundError:
+        return await js.add_stream(config)
+
+
 def stream_names(genesis_hash: bytes) -> tuple[str, str]:
     """(stream name, subject prefix) for a chain: tied to its genesis, so two chains never share one."""
     tag = genesis_hash.hex()[:16]
@@ -448,7 +463,7 @@ class JetStreamOrderer(Generic[T]):
         deadline = time.monotonic() + timeout
         while True:  # a fresh cluster needs a few seconds to elect its JetStream meta leader
             try:
-                info = await self._js.add_stream(config)
+                info = await ensure_stream(self._js, config)
                 # Nothing at or after our start in the stream: there is no order to replay.
                 self._caught_up = info.state.last_seq < start_seq
                 self.first_seq = info.state.first_seq
