@@ -286,10 +286,10 @@ def find_nats_server() -> str | None:
     return shutil.which("nats-server") or shutil.which("nats-server", path="/usr/sbin:/usr/local/sbin")
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = LOCAL_HOST) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 def _alive(pid: int, marker: str) -> bool:
@@ -550,7 +550,7 @@ def status(network: Network) -> list[dict[str, Any]]:
             "org": node.org,
             "api": node.api_url,
             "nats": node.nats_url,
-            "nats_up": port_open(node.client_port),
+            "nats_up": port_open(node.client_port, node.host),
             "peer_pid": pids.get(f"{node.org}-peer", {}).get("pid"),
             "height": None,
             "latest_hash": None,
