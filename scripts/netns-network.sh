@@ -11,7 +11,8 @@
 #   4. remove org4 by governance, following docs/deployment.md ("Removing an
 #      organisation", several machines): configs rewritten, proposal and votes,
 #      new files installed and servers reloaded on each machine, then
-#      `remove-org --forget-only`; the three remaining peers finalise with three signers.
+#      `remove-org --forget-only`; the three remaining peers finalise with three signers;
+#   5. rotate org1's NATS TLS CA the same way: its old peer certificate is refused.
 #
 # Needs root (namespaces, veth, bridge), nats-server and govchain (scripts/setup.sh).
 # Everything it creates is removed on exit. Usage: sudo scripts/netns-network.sh [WORKDIR]
@@ -177,5 +178,46 @@ echo "after org4 left" >"$WORK/four.txt"
 h=$(notarise org3 "$WORK/four.txt" "$key3")
 final_everywhere "$h" org1 org2 org3
 "$GOVCHAIN" verify "$WORK/four.txt.receipt.json" "$WORK/four.txt"
+
+step "5. rotate org1's NATS TLS CA, machine by machine (docs/deployment.md)"
+cp -r "$WORK/hosts/org1/tls" "$WORK/org1-old-tls"
+"$GOVCHAIN" network rotate-tls "$WORK/net" --org org1
+install_bundles() {
+  for i in 1 2 3; do
+    cp "$WORK/net/org$i/tls/cluster-cas.pem" "$WORK/hosts/org$i/tls/cluster-cas.pem"
+    ip netns pids "gc-org$i" | while read -r pid; do
+      if grep -q nats-server "/proc/$pid/cmdline" 2>/dev/null; then kill -HUP "$pid"; fi
+    done
+  done
+}
+install_bundles  # every server trusts org1's old and new CA
+for f in "$WORK/net/org1/tls/"*.pem; do  # org1's new certificates and keys; its CA key stays behind
+  case $(basename "$f") in ca-key.pem | ca-previous.pem) ;; *) cp "$f" "$WORK/hosts/org1/tls/" ;; esac
+done
+ip netns pids gc-org1 | xargs -r kill -TERM
+while [ -n "$(ip netns pids gc-org1)" ]; do sleep 0.2; done
+start_org org1
+wait_api org1
+"$GOVCHAIN" network rotate-tls "$WORK/net" --org org1 --finish
+install_bundles  # org1's old CA is trusted nowhere
+echo "after org1's new TLS CA" >"$WORK/five.txt"
+h=$(notarise org1 "$WORK/five.txt" "$key1")
+final_everywhere "$h" org1 org2 org3
+if ip netns exec gc-org1 "$ROOT/.venv/bin/python" - "$WORK/org1-old-tls" "$NET.2" <<'PY'; then
+import asyncio, sys
+from pathlib import Path
+import nats
+from govchain.node.nats_tls import client_context, inbox_prefix
+old = Path(sys.argv[1])
+context = client_context(old.parent, f"{old.name}/cluster-cas.pem", f"{old.name}/peer.pem", f"{old.name}/peer-key.pem")
+async def main() -> None:
+    await nats.connect(f"tls://{sys.argv[2]}:14222", tls=context, inbox_prefix=inbox_prefix("org1"),
+                       allow_reconnect=False, connect_timeout=3, max_reconnect_attempts=0)
+asyncio.run(main())
+PY
+  echo "org1's old peer certificate still opens org2's server" >&2
+  exit 1
+fi
+echo "org1's old peer certificate is refused by org2's server"
 "$GOVCHAIN" network status "$WORK/net"
 step "done: every step passed"

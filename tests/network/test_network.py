@@ -256,7 +256,7 @@ def test_up_without_nats_server_says_how_to_install(tmp_path: Path, monkeypatch:
     out = tmp_path / "net"
     result = runner.invoke(app, ["network", "init", "--orgs", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert (out / "org2" / "nats.conf").read_text().count("nats-route://") == 1
+    assert (out / "org2" / "nats.conf").read_text().count("nats-route://") == 2  # itself too: see nats_config
     monkeypatch.setattr(net, "find_nats_server", lambda: None)
     result = runner.invoke(app, ["network", "up", str(out)])
     assert result.exit_code == 1
@@ -337,7 +337,8 @@ def test_init_for_several_machines_writes_bundles_with_systemd_units(tmp_path: P
     assert result.exit_code == 0, result.output
     conf = (out / "org2" / "nats.conf").read_text()
     assert 'listen: "10.0.0.2:14222"' in conf
-    assert '"nats-route://10.0.0.1:14321"' in conf and '"nats-route://gov3.example:14323"' in conf
+    routes = ["10.0.0.1:14321", "10.0.0.2:14322", "gov3.example:14323"]  # itself too: the meta group's size
+    assert "routes: [" + ", ".join(f'"nats-route://{r}"' for r in routes) + "]" in conf
     peer = json.loads((out / "org2" / "peer.json").read_text())
     assert peer["host"] == "10.0.0.2" and peer["servers"][0] == "tls://10.0.0.2:14222"
     # clients by mutual TLS only, each org's peer as its own NATS user (every org's, for failover)

@@ -246,6 +246,55 @@ def _report(org: str, forgotten: Any) -> None:
     )
 
 
+@network_app.command("rotate-tls")
+def network_rotate_tls(
+    directory: Path = typer.Argument(..., help="A network directory"),
+    org: str = typer.Option(..., "--org", help="The organisation whose NATS TLS CA is replaced"),
+    finish: bool = typer.Option(
+        False, "--finish", help="The second step, on a network spread over machines: stop trusting the old CA"
+    ),
+) -> None:
+    """Replace an org's NATS TLS CA and every certificate it issued (server, peer, operator, system),
+    so that its old certificates open nothing. Chain identities are not touched."""
+    from govchain.node import rotate
+
+    network = _load(directory)
+    local = all(node.host == LOCAL_HOST for node in network.orgs)
+    try:
+        if finish:
+            rotate.finish(network, org)
+            console.print(f"every org's tls/cluster-cas.pem written without {org}'s old TLS CA")
+            if local:
+                reload_servers(network)
+            else:
+                console.print(
+                    "install it on every org's machine and reload its nats-server (systemctl reload)"
+                )
+            return
+        heights = [row["height"] for row in status(network)] if local else []
+        if any(h is None for h in heights) and any(h is not None for h in heights):
+            fail("partly_running: start the whole network (govchain network up) or stop it, then rotate", 2)
+        rotate.begin(network, org)
+        console.print(f"{org}: new TLS CA, server, peer, operator and system certificates written")
+        if not local:
+            console.print(
+                f"next: install every org's tls/cluster-cas.pem (old and new {org} CA) and reload its "
+                f"nats-server; install {org}'s new tls/ files and restart its nats-server and peer; then "
+                "run this command again with --finish (docs/deployment.md, 'Rotating an org's TLS CA')"
+            )
+            return
+        if heights and heights[0] is not None:
+            reload_servers(network)  # every server trusts both CAs before the org's server changes
+            stop_org(network, org)
+            start_joined(network, org)  # its nats-server and peer come back with the new certificates
+            console.print(f"{org}'s nats-server and peer restarted with their new certificates")
+        rotate.finish(network, org)
+        reload_servers(network)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}")
+    console.print(f"{org}'s old TLS CA is trusted nowhere now")
+
+
 def _health(row: dict[str, Any]) -> str:
     if not row["healthy"]:
         return "no"

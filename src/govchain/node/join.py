@@ -33,7 +33,7 @@ from govchain.ledger.orgs import Org
 from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_org
-from govchain.node.nats_tls import CAS_FILE, PEER_CERT, TLS_DIR, make_org_tls
+from govchain.node.nats_tls import PEER_CERT, TLS_DIR, make_org_tls
 from govchain.node.network import (
     _HOST_CHARS,
     DEFAULT_GOVCHAIN_BIN,
@@ -43,6 +43,7 @@ from govchain.node.network import (
     NetworkError,
     OrgNode,
     port_open,
+    trust_bundle,
     write_configs,
     write_units,
 )
@@ -81,10 +82,9 @@ def add_org(
     suite = get_suite(network.suite)
     folder = network.folder(org)
     value = init_org(suite, OrgFiles(org, folder), name_zh, name_en, int(time.time() * 1000))
-    ca = make_org_tls(folder, org, tuple(dict.fromkeys((host, LOCAL_HOST))))
-    bundle = (network.folder(first.org) / TLS_DIR / CAS_FILE).read_bytes() + ca
+    make_org_tls(folder, org, tuple(dict.fromkeys((host, LOCAL_HOST))))
     grown = replace(network, orgs=(*network.orgs, node))
-    write_configs(grown, bundle)
+    write_configs(grown, trust_bundle(grown))
     genesis = (network.directory / GENESIS_FILE).read_bytes()
     adopt_genesis(folder / "node", genesis, KeyFile.load(OrgFiles(org, folder).key("peer")))
     write_units(folder, org, install_dir, govchain_bin)

@@ -35,15 +35,13 @@ import nats
 from nats.aio.client import Client as NatsClient
 
 from govchain.node.nats_tls import (
-    CA_CERT,
-    TLS_DIR,
     ensure_system_cert,
     operator_context,
     operator_inbox_prefix,
     system_context,
     system_inbox_prefix,
 )
-from govchain.node.network import Network, NetworkError, OrgNode, chain_streams, write_configs
+from govchain.node.network import Network, NetworkError, OrgNode, chain_streams, trust_bundle, write_configs
 
 REQUEST_TIMEOUT_S = 10.0
 
@@ -65,8 +63,7 @@ def shrink(network: Network, org: str) -> Network:
     check_removable(network, org)
     remaining = tuple(n for n in network.orgs if n.org != org)
     shrunk = replace(network, orgs=remaining, replicas=min(network.replicas, len(remaining)))
-    bundle = b"".join((network.folder(n.org) / TLS_DIR / CA_CERT).read_bytes() for n in remaining)
-    write_configs(shrunk, bundle)
+    write_configs(shrunk, trust_bundle(shrunk))
     return shrunk
 
 

@@ -46,6 +46,7 @@ PEER_CERT, PEER_KEY = "peer.pem", "peer-key.pem"
 OPERATOR_CERT, OPERATOR_KEY = "operator.pem", "operator-key.pem"
 SYSTEM_CERT, SYSTEM_KEY = "system.pem", "system-key.pem"
 CA_CERT, CA_KEY = "ca.pem", "ca-key.pem"
+PREVIOUS_CA = "ca-previous.pem"  # an org's old TLS CA, still trusted while its rotation runs
 
 
 def tls_name(org: str, what: str) -> x509.Name:
@@ -55,12 +56,15 @@ def tls_name(org: str, what: str) -> x509.Name:
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """Write a private key (0600 from its creation), replacing any file whole."""
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    temporary = path.with_name(path.name + ".new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as sink:
         sink.write(data)
+    os.replace(temporary, path)
 
 
 def issue_cert(
@@ -89,9 +93,16 @@ def issue_cert(
 
 
 def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)) -> bytes:
-    """Write `folder/tls/`: the org's TLS CA, its server and peer certificates; returns the CA in PEM."""
+    """Write `folder/tls/`: the org's TLS CA and every certificate it issues; returns the CA in PEM."""
+    (folder / TLS_DIR).mkdir(parents=True, exist_ok=True)
+    ca_pem = new_ca(folder, org)
+    issue_leaves(folder, org, hosts)
+    return ca_pem
+
+
+def new_ca(folder: Path, org: str) -> bytes:
+    """A new TLS CA for the org (key and certificate in `folder/tls/`, replacing any); its PEM."""
     tls = folder / TLS_DIR
-    tls.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -108,7 +119,16 @@ def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)
         )
         .sign(ca_key, hashes.SHA256())
     )
-    server_key = ec.generate_private_key(ec.SECP256R1())
+    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
+    _write_key(tls / CA_KEY, ca_key)
+    _write_file(tls / CA_CERT, ca_pem)
+    return ca_pem
+
+
+def issue_leaves(folder: Path, org: str, hosts: tuple[str, ...]) -> None:
+    """The org's server, peer, operator and system certificates, each with a new key, from its
+    current TLS CA (`hosts`: the server certificate's addresses)."""
+    ca, ca_key = _load_ca(folder)
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
     for host in hosts:
         try:
@@ -117,40 +137,61 @@ def make_org_tls(folder: Path, org: str, hosts: tuple[str, ...] = ("127.0.0.1",)
             names.append(x509.DNSName(host))
     # routes are mutual TLS: each server is also the client of the route it dials
     usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
-    server = issue_cert(ca, ca_key, tls_name(org, f"{org} nats-server"), server_key, usages, names)
-    peer_key = ec.generate_private_key(ec.SECP256R1())
-    peer = issue_cert(ca, ca_key, tls_name(org, f"{org} peer"), peer_key, [ExtendedKeyUsageOID.CLIENT_AUTH])
-    operator_key = ec.generate_private_key(ec.SECP256R1())
-    operator = issue_cert(
-        ca, ca_key, tls_name(org, f"{org} operator"), operator_key, [ExtendedKeyUsageOID.CLIENT_AUTH]
-    )
-    _write_key(tls / OPERATOR_KEY, operator_key)
-    (tls / OPERATOR_CERT).write_bytes(operator.public_bytes(serialization.Encoding.PEM))
-    _write_key(tls / CA_KEY, ca_key)
-    _write_key(tls / "server-key.pem", server_key)
-    _write_key(tls / PEER_KEY, peer_key)
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM)
-    (tls / CA_CERT).write_bytes(ca_pem)
-    (tls / "server.pem").write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    (tls / PEER_CERT).write_bytes(peer.public_bytes(serialization.Encoding.PEM))
-    ensure_system_cert(folder, org)
-    return ca_pem
+    client = [ExtendedKeyUsageOID.CLIENT_AUTH]
+    leaves = [
+        ("server.pem", "server-key.pem", "nats-server", usages, names),
+        (PEER_CERT, PEER_KEY, "peer", client, None),
+        (OPERATOR_CERT, OPERATOR_KEY, "operator", client, None),
+        (SYSTEM_CERT, SYSTEM_KEY, "system", client, None),
+    ]
+    for cert_file, key_file, what, uses, alt in leaves:
+        _issue_into(folder / TLS_DIR, ca, ca_key, org, what, cert_file, key_file, uses, alt)
 
 
 def ensure_system_cert(folder: Path, org: str) -> None:
     """Issue the org's system certificate from its TLS CA if it has none (networks made before
     system users existed get theirs when they first need it)."""
     tls = folder / TLS_DIR
-    if (tls / SYSTEM_CERT).is_file():
-        return
+    if not (tls / SYSTEM_CERT).is_file():
+        ca, ca_key = _load_ca(folder)
+        _issue_into(
+            tls, ca, ca_key, org, "system", SYSTEM_CERT, SYSTEM_KEY, [ExtendedKeyUsageOID.CLIENT_AUTH]
+        )
+
+
+def _load_ca(folder: Path) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    tls = folder / TLS_DIR
+    if not (tls / CA_KEY).is_file():
+        raise FileNotFoundError(f"{tls / CA_KEY}: the org's TLS CA key (kept where `network init` ran)")
     ca = x509.load_pem_x509_certificate((tls / CA_CERT).read_bytes())
     ca_key = serialization.load_pem_private_key((tls / CA_KEY).read_bytes(), password=None)
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError(f"{tls / CA_KEY} is not an EC key")
+    return ca, ca_key
+
+
+def _issue_into(
+    tls: Path,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    org: str,
+    what: str,
+    cert_file: str,
+    key_file: str,
+    usages: list[x509.ObjectIdentifier],
+    names: list[x509.GeneralName] | None = None,
+) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = issue_cert(ca, ca_key, tls_name(org, f"{org} system"), key, [ExtendedKeyUsageOID.CLIENT_AUTH])
-    _write_key(tls / SYSTEM_KEY, key)
-    (tls / SYSTEM_CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert = issue_cert(ca, ca_key, tls_name(org, f"{org} {what}"), key, usages, names)
+    _write_key(tls / key_file, key)
+    _write_file(tls / cert_file, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Replace a file whole (a reader, such as a reloading nats-server, sees old or new)."""
+    temporary = path.with_name(path.name + ".new")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
 
 
 def peer_user(org: str) -> str:

@@ -44,9 +44,11 @@ from govchain.ledger.blocks import ChainParams
 from govchain.node.chain import adopt_genesis
 from govchain.node.consortium import GENESIS_FILE, OrgFiles, init_consortium, org_names
 from govchain.node.nats_tls import (
+    CA_CERT,
     CAS_FILE,
     PEER_CERT,
     PEER_KEY,
+    PREVIOUS_CA,
     TLS_DIR,
     authorization_block,
     client_tls_block,
@@ -126,7 +128,13 @@ class Network:
 
 def nats_config(node: OrgNode, others: list[OrgNode], stream: str, prefix: str) -> str:
     """A nats-server config for one org: JetStream on, clients by mutual TLS as their org's user
-    (every org's, for failover), routes to every other org's server."""
+    (every org's, for failover), routes to every org's server.
+
+    The route list names the server itself too (nats-server skips a route to itself): a fresh
+    server takes the length of that list as the size of the JetStream meta group. Listing only
+    the others made a 4-org cluster count 3 with a quorum of 2, so two servers that started
+    before the other two elected a meta leader of their own, and two more could elect a second.
+    """
     orgs = sorted([node.org] + [o.org for o in others])
     lines = [
         f'server_name: "{node.org}"',
@@ -139,7 +147,8 @@ def nats_config(node: OrgNode, others: list[OrgNode], stream: str, prefix: str) 
         *system_account_block(node.org),
     ]
     if others:  # a cluster of one would wait for peers that never come
-        routes = ", ".join(f'"nats-route://{o.host}:{o.cluster_port}"' for o in others)
+        everyone = sorted([node, *others], key=lambda o: o.cluster_port)
+        routes = ", ".join(f'"nats-route://{o.host}:{o.cluster_port}"' for o in everyone)
         lines += [
             "cluster {",
             f'  name: "{CLUSTER_NAME}"',
@@ -211,6 +220,18 @@ def chain_streams(network: Network) -> tuple[str, str]:
     """(stream name, subject prefix) of the network's chain, as its peers derive them."""
     genesis = (network.directory / GENESIS_FILE).read_bytes()
     return stream_names(get_suite(network.suite).hash(genesis))
+
+
+def trust_bundle(network: Network) -> bytes:
+    """What every server and peer trusts: each org's TLS CA, and the previous one of an org whose
+    TLS rotation is under way (node/rotate.py)."""
+    parts = []
+    for node in network.orgs:
+        tls = network.folder(node.org) / TLS_DIR
+        parts.append((tls / CA_CERT).read_bytes())
+        if (tls / PREVIOUS_CA).is_file():
+            parts.append((tls / PREVIOUS_CA).read_bytes())
+    return b"".join(parts)
 
 
 def write_configs(network: Network, bundle: bytes) -> None:
