@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from govchain.cli.main import app
 from govchain.node.network import OrgNode, find_nats_server, init_network, port_open
 from tests.network.clients import meta_group
 from tests.network.test_network import free_bases
@@ -47,7 +50,32 @@ def test_two_early_servers_of_four_elect_no_leader_of_their_own(tmp_path: Path) 
         views = [meta_group(network, node) for node in network.orgs]
         assert len({v["leader"] for v in views}) == 1  # one leader, the same for every server
         assert all(v["cluster_size"] == 4 for v in views)
+
+        # what `network status --cluster` shows: every server, one leader, no stream yet
+        result = CliRunner().invoke(app, ["network", "status", str(network.directory), "--cluster", "--json"])
+        assert result.exit_code == 0, result.output
+        cluster = json.loads(result.output)["cluster"]
+        assert [s["server"] for s in cluster["servers"]] == ["org1", "org2", "org3", "org4"]
+        assert cluster["leaders"] == [views[0]["leader"]]
+        assert all(s["replicas"] == [] for s in cluster["streams"])
     finally:
         for proc in started:
             proc.kill()
             proc.wait(timeout=10)
+
+
+def test_status_says_when_the_servers_name_two_leaders() -> None:
+    """A split meta group (what the test above guards against) is shown as such, not as healthy."""
+    from govchain.cli.common import console
+    from govchain.cli.network import _print_cluster
+    from govchain.node.cluster import ClusterView, ReplicaView, ServerView, StreamView
+
+    servers = [ServerView("org1", "org1", 3), ServerView("org2", "org1", 3), ServerView("org3", "org3", 3)]
+    stream = StreamView("GOVCHAIN_T", 7, [ReplicaView("org1", "leader", True, False, 0)])
+    with console.capture() as captured:
+        _print_cluster(ClusterView("org1", servers, [stream]))
+    assert "SPLIT: the servers name 2 leaders (org1, org3)" in " ".join(captured.get().split())
+    with console.capture() as captured:
+        _print_cluster(ClusterView("org1", [ServerView("org1", None, 4)], [StreamView("GOVCHAIN_T", 0, [])]))
+    shown = " ".join(captured.get().split())
+    assert "no leader" in shown and "not created yet" in shown

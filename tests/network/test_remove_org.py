@@ -58,6 +58,12 @@ def test_a_removed_org_leaves_the_network_and_the_rest_carry_on(tmp_path: Path) 
             assert created.orgs[3].api_url not in peer["peers"]
         assert not peer_connects(org1_url, org4_folder, "org4")  # its credential no longer opens the door
         assert meta_group(network, network.orgs[0])["cluster_size"] == 3
+        shown = runner.invoke(app, ["network", "status", directory, "--cluster", "--json"])
+        assert shown.exit_code == 0, shown.output
+        cluster = json.loads(shown.output)["cluster"]
+        assert len(cluster["leaders"]) == 1 and {s["size"] for s in cluster["servers"]} == {3}
+        for stream in cluster["streams"]:  # three replicas, none on org4's server, all current
+            assert sorted(r["server"] for r in stream["replicas"]) == ["org1", "org2", "org3"]
 
         # on chain: no longer an org; three header signers
         org1 = network.orgs[0]

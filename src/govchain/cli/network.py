@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
@@ -27,6 +27,9 @@ from govchain.node.network import (
     stop_org,
     up,
 )
+
+if TYPE_CHECKING:
+    from govchain.node.cluster import ClusterView
 
 network_app = typer.Typer(
     help="Run a consortium network: one nats-server and one peer per organisation.", no_args_is_help=True
@@ -118,12 +121,28 @@ def network_up(
 
 @network_app.command("status")
 def network_status(
-    directory: Path = typer.Argument(..., help="A network directory"), as_json: bool = JSON_OPTION
+    directory: Path = typer.Argument(..., help="A network directory"),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="Also ask the NATS cluster: its JetStream meta group as each server sees it, and where "
+        "each stream's replicas are and how far behind",
+    ),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Show each peer's height, latest block hash, pending transactions and lag."""
-    rows = status(_load(directory))
+    network = _load(directory)
+    rows = status(network)
+    view = None
+    if cluster:
+        from govchain.node.cluster import cluster_view
+
+        try:
+            view = cluster_view(network)
+        except NetworkError as exc:
+            fail(f"{exc.reason}: {exc.message}")
     if as_json:
-        print_json(rows)
+        print_json(rows if view is None else {"peers": rows, "cluster": view.to_value()})
         return
     table = Table("org", "API port", "height", "final", "lag", "pending", "latest hash", "nats", "healthy")
     for r in rows:
@@ -139,6 +158,36 @@ def network_status(
             "DIVERGED" if r["diverged"] else _health(r),
         )
     console.print(table)
+    if view is not None:
+        _print_cluster(view)
+
+
+def _print_cluster(view: ClusterView) -> None:
+    leaders = view.leaders
+    verdict = (
+        "no leader: no quorum of servers"
+        if not leaders
+        else f"leader {next(iter(leaders))}"
+        if len(leaders) == 1
+        else f"SPLIT: the servers name {len(leaders)} leaders ({', '.join(sorted(leaders))})"
+    )
+    console.print(
+        f"JetStream meta group ({len(view.servers)} servers answered, asked as {view.asked_as}): {verdict}"
+    )
+    servers = Table("server", "meta leader it sees", "meta group size")
+    for s in view.servers:
+        servers.add_row(s.server, s.leader or "-", str(s.size))
+    console.print(servers)
+    streams = Table("stream", "messages", "server", "role", "state")
+    for stream in view.streams:
+        for i, r in enumerate(stream.replicas):
+            state = "offline" if r.offline else "current" if r.current else f"behind by {r.lag}"
+            streams.add_row(
+                stream.name if i == 0 else "", str(stream.messages) if i == 0 else "", r.server, r.role, state
+            )
+        if not stream.replicas:
+            streams.add_row(stream.name, "-", "-", "-", "not created yet (no peer has started)")
+    console.print(streams)
 
 
 @network_app.command("add-org")

@@ -484,14 +484,50 @@ def stop_org(network: Network, org: str, timeout: float = 15.0) -> list[str]:
     return stopped
 
 
-def reload_servers(network: Network) -> list[str]:
-    """SIGHUP every running nats-server of this network: each reloads its config file."""
-    reloaded = []
-    for item in read_pids(network.directory):
-        if item["name"].endswith("-nats") and _alive(item["pid"], item["marker"]):
-            os.kill(item["pid"], signal.SIGHUP)
-            reloaded.append(item["name"])
-    return reloaded
+def reload_servers(network: Network, timeout: float = 15.0) -> list[str]:
+    """SIGHUP every running nats-server of this network, and wait until each says in its log that
+    it reloaded its config file (a signal is only a request: a caller that goes on at once, say to
+    check that an old certificate is refused, could still meet the old config)."""
+    servers = [
+        item
+        for item in read_pids(network.directory)
+        if item["name"].endswith("-nats") and _alive(item["pid"], item["marker"])
+    ]
+    marks = {item["name"]: _log_size(Path(item["log"])) for item in servers}
+    for item in servers:
+        os.kill(item["pid"], signal.SIGHUP)
+    for item in servers:
+        await_reload(Path(item["log"]), marks[item["name"]], item["name"], timeout)
+    return [item["name"] for item in servers]
+
+
+RELOADED, RELOAD_FAILED = "Reloaded server configuration", "Failed to reload server configuration"
+
+
+def await_reload(log: Path, offset: int, name: str, timeout: float = 15.0) -> None:
+    """Wait for a nats-server's log, from `offset` on, to report the outcome of a reload."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with log.open("rb") as source:
+            source.seek(offset)
+            text = source.read().decode(errors="replace")
+        for line in text.splitlines():
+            if RELOAD_FAILED in line:
+                raise NetworkError("reload_failed", f"{name}: {line.split('] ', 2)[-1]}")
+            if RELOADED in line:
+                return
+        if time.monotonic() > deadline:
+            raise NetworkError(
+                "reload_timeout", f"{name} did not report a reload within {timeout:.0f} s ({log})"
+            )
+        time.sleep(0.05)
+
+
+def _log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _stop(items: list[dict[str, Any]], timeout: float) -> list[str]:
