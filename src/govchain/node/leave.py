@@ -11,7 +11,7 @@ The steps, each usable alone (docs/deployment.md, "Removing an organisation"):
 4. `shrink`: every remaining org's configs are rewritten without it: the TLS CA
    bundle without its CA (so its servers and clients are refused from the next
    handshake on), `nats.conf` without its users and route, `peer.json` without
-   its server and API. Running servers reload them (SIGHUP).
+   its server and API. Running servers reload them (SIGHUP, and the reload awaited).
 5. `forget_server`: the NATS cluster forgets its server. Each stream's replica on
    it moves to a remaining server (if one is free), the JetStream meta group
    removes it (so the group's quorum counts only servers that still exist), and
@@ -56,7 +56,12 @@ def shrink(network: Network, org: str) -> Network:
 def is_member(network: Network, org: str) -> bool:
     """Whether the chain (as the first other org's peer serves it) still lists `org`."""
     asking = next(n for n in network.orgs if n.org != org)
-    orgs = httpx.get(f"{asking.api_url}/v1/orgs", timeout=10).json()["orgs"]
+    try:
+        orgs = httpx.get(f"{asking.api_url}/v1/orgs", timeout=10).json()["orgs"]
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        raise NetworkError(
+            "peer_unreachable", f"{asking.org}'s peer ({asking.api_url}) did not answer: {exc}"
+        ) from exc
     return any(o["id"] == org for o in orgs)
 
 
