@@ -176,3 +176,31 @@ def test_a_joined_orgs_peer_counts_toward_finality(tmp_path: Path) -> None:
         assert reply.status_code == 409 and reply.json()["error"]["code"] == "not_final"
         restart_peer(network, "org3")
         _wait_final(network, "org1", height)
+
+
+@pytest.mark.slow
+def test_network_restart_brings_a_crashed_org_back(three_orgs: Path) -> None:
+    network = Network.load(three_orgs)
+    for item in read_pids(three_orgs):  # org3's machine loses power: server and peer
+        if item["name"].startswith("org3-"):
+            os.kill(item["pid"], signal.SIGKILL)
+            os.waitpid(item["pid"], 0)
+    runner = CliRunner()
+    refused = runner.invoke(app, ["network", "restart", str(three_orgs), "--org", "org9"])
+    assert refused.exit_code == 1 and "unknown_org" in refused.output
+    result = runner.invoke(app, ["network", "restart", str(three_orgs), "--org", "org3"])
+    assert result.exit_code == 0, result.output
+    assert "org3 is up" in result.output
+    alive = {p["name"] for p in read_pids(three_orgs) if os.path.exists(f"/proc/{p['pid']}")}
+    assert {"org3-nats", "org3-peer"} <= alive
+
+    suite = get_suite("intl")
+    org1 = network.orgs[0]
+    chain_id = httpx.get(f"{org1.api_url}/v1/chain", timeout=5).json()["chain_id"]
+    folder = network.folder("org1")
+    admin = KeyFile.load(folder / "admin-key.json").keys
+    expiry = int(time.time() * 1000) + 120_000
+    cert = Certificate.load((folder / "admin.pem").read_bytes()).der
+    enrol = make_tx(suite, admin, chain_id, "membership", "enroll", {"cert": cert}, expiry)
+    assert [r["code"] for r in post(network.orgs[2], [enrol])] == ["ok"]  # through the restarted peer
+    wait_same_head(network, timeout=60)

@@ -22,6 +22,7 @@ from govchain.node.network import (
     down,
     init_network,
     reload_servers,
+    restart_org,
     start_joined,
     status,
     stop_org,
@@ -334,8 +335,7 @@ def network_rotate_tls(
             return
         if heights and heights[0] is not None:
             reload_servers(network)  # every server trusts both CAs before the org's server changes
-            stop_org(network, org)
-            start_joined(network, org)  # its nats-server and peer come back with the new certificates
+            restart_org(network, org)  # its nats-server and peer come back with the new certificates
             console.print(f"{org}'s nats-server and peer restarted with their new certificates")
         rotate.finish(network, org)
         reload_servers(network)
@@ -348,6 +348,28 @@ def _health(row: dict[str, Any]) -> str:
     if not row["healthy"]:
         return "no"
     return "catching up" if row["catching_up"] else "yes"
+
+
+@network_app.command("restart")
+def network_restart(
+    directory: Path = typer.Argument(..., help="A network directory"),
+    org: str = typer.Option(None, "--org", help="Only this organisation's nats-server and peer"),
+) -> None:
+    """Restart one org's nats-server and peer (after a crash, or to load new files), or the whole
+    network. Peers resume from their own data and the stream."""
+    network = _load(directory)
+    try:
+        if org is None:
+            stopped = down(network)
+            up(network)
+            console.print(f"stopped {len(stopped)} processes and started the network again")
+            return
+        stopped = restart_org(network, org)
+    except NetworkError as exc:
+        fail(f"{exc.reason}: {exc.message}")
+    what = f"stopped {', '.join(stopped)}; " if stopped else ""
+    node = next(n for n in network.orgs if n.org == org)
+    console.print(f"{what}{org} is up: peer API {node.api_url}, nats {node.nats_url}")
 
 
 @network_app.command("down")

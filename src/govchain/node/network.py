@@ -415,6 +415,24 @@ def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
 def start_joined(network: Network, org: str, timeout: float = 60.0) -> None:
     """After `join.add_org` rewrote the configs: reload every running nats-server of this network
     (SIGHUP: the new CA bundle, user and route), then start the new org's nats-server and peer."""
+    start_org(network, org, timeout, reload_others=True)
+
+
+def restart_org(network: Network, org: str, timeout: float = 60.0) -> list[str]:
+    """Stop whatever of one org's processes still runs, and start its nats-server and peer again;
+    the peer resumes from its own data and the stream. Returns what was stopped."""
+    node = next((n for n in network.orgs if n.org == org), None)
+    if node is None:
+        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    if node.host != LOCAL_HOST:
+        raise NetworkError("not_local", f"{org} runs on {node.host}: restart its systemd units there")
+    stopped = stop_org(network, org)
+    start_org(network, org, timeout)
+    return stopped
+
+
+def start_org(network: Network, org: str, timeout: float = 60.0, reload_others: bool = False) -> None:
+    """Start one org's nats-server, then its peer, while the others run; wait for the peer's API."""
     node = next((n for n in network.orgs if n.org == org), None)
     if node is None:
         raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
@@ -424,7 +442,8 @@ def start_joined(network: Network, org: str, timeout: float = 60.0) -> None:
     items = [p for p in read_pids(network.directory) if _alive(p["pid"], p["marker"])]
     if any(p["name"].startswith(f"{org}-") for p in items):
         raise NetworkError("already_running", f"{org}'s processes are running")
-    reload_servers(network)  # the new CA bundle, user and route
+    if reload_others:
+        reload_servers(network)  # the new CA bundle, user and route
     conf = network.folder(org) / "nats.conf"
     log = network.directory / "logs" / f"{org}-nats.log"
     proc = _spawn([nats, "-c", str(conf)], network.folder(org), log)
