@@ -24,6 +24,8 @@ def test_new_block_appears_live(page: Page, intl_node: RunningNode, tmp_path: Pa
     row = page.locator(f'#blocks tr[data-height="{height + 1}"]')
     expect(row).to_be_visible()
     expect(page.locator("#st-height")).to_have_text(str(height + 1))
+    expect(page.locator("#st-final")).to_have_text(str(height + 1))  # a single node: final at commit
+    expect(page.locator("#st-signers")).to_have_text("1")
     assert page.locator("#blocks tr").first.get_attribute("data-height") == str(height + 1)
     shot(page, "explorer-live-zh")
 

@@ -7,7 +7,7 @@
 
   P.strings({
     "zh-CN": {
-      "home.title": "链状态", "st.height": "区块高度", "st.txs": "交易总数", "st.orgs": "组织数", "st.suite": "密码套件", "st.chain": "链标识",
+      "home.title": "链状态", "st.height": "区块高度", "st.final": "最终确认高度", "st.signers": "签名节点", "st.txs": "交易总数", "st.orgs": "组织数", "st.suite": "密码套件", "st.chain": "链标识",
       "st.genesis": "创世哈希", "home.latest": "最新区块", "live.on": "实时更新", "live.off": "实时连接中断，正在重连…",
       "col.height": "高度", "col.time": "时间", "col.txs": "交易数", "col.hash": "哈希", "col.id": "交易哈希", "col.index": "日志序号", "col.result": "结果",
       "block.title": "区块 {height}", "block.header": "区块头", "block.sigs": "最终性签名", "block.txs": "交易", "block.none": "此区块没有交易。",
@@ -25,7 +25,7 @@
       "search.none": "未找到：这个哈希不是本链的交易哈希、区块哈希，也不是已存证文件的摘要。",
     },
     en: {
-      "home.title": "Chain status", "st.height": "Height", "st.txs": "Transactions", "st.orgs": "Organisations", "st.suite": "Crypto suite", "st.chain": "Chain",
+      "home.title": "Chain status", "st.height": "Height", "st.final": "Final height", "st.signers": "Header signers", "st.txs": "Transactions", "st.orgs": "Organisations", "st.suite": "Crypto suite", "st.chain": "Chain",
       "st.genesis": "Genesis hash", "home.latest": "Latest blocks", "live.on": "Live", "live.off": "Live feed interrupted, reconnecting…",
       "col.height": "Height", "col.time": "Time", "col.txs": "Txs", "col.hash": "Hash", "col.id": "Transaction hash", "col.index": "Log index", "col.result": "Result",
       "block.title": "Block {height}", "block.header": "Header", "block.sigs": "Finality signatures", "block.txs": "Transactions", "block.none": "This block has no transactions.",
@@ -56,9 +56,12 @@
     const [status, orgs] = await Promise.all([api("/v1/status"), api("/v1/orgs")]);
     const card = (id, key, value) => '<div class="card"><div class="k">' + esc(t(key)) + '</div><div class="v" id="' + id + '">' + esc(value) + "</div></div>";
     el.innerHTML = "<h1>" + esc(t("home.title")) + '</h1><div class="cards">' +
-      card("st-height", "st.height", status.height) + card("st-txs", "st.txs", status.tx_count) + card("st-orgs", "st.orgs", orgs.orgs.length) +
-      card("st-suite", "st.suite", status.suite) + card("st-chain", "st.chain", status.chain_id) + "</div>" +
-      '<p class="muted">' + esc(t("st.genesis")) + ": " + P.hex(status.genesis_hash) + "</p>" +
+      card("st-height", "st.height", status.height) +
+      card("st-final", "st.final", status.final_height ?? "-") + card("st-signers", "st.signers", status.signers ?? "-") +
+      card("st-txs", "st.txs", status.tx_count) + card("st-orgs", "st.orgs", orgs.orgs.length) +
+      card("st-suite", "st.suite", status.suite) + "</div>" +
+      '<p class="muted">' + esc(t("st.chain")) + ': <span id="st-chain">' + esc(status.chain_id) + "</span> · " +
+      esc(t("st.genesis")) + ": " + P.hex(status.genesis_hash) + "</p>" +
       "<h2>" + esc(t("home.latest")) + ' <span class="live off" id="live">' + esc(t("live.off")) + "</span></h2>" +
       '<table class="list"><thead><tr><th>' + esc(t("col.height")) + "</th><th>" + esc(t("col.time")) + "</th><th>" + esc(t("col.txs")) +
       '</th><th class="wide">' + esc(t("col.hash")) + '</th></tr></thead><tbody id="blocks"></tbody></table>';
@@ -91,6 +94,12 @@
       txs.textContent = Number(txs.textContent) + b.tx_count;
       return true;
     }
+    // A block is final once more than 2/3 of the header signers signed it (at once on a single node).
+    source.addEventListener("final", (ev) => {
+      const final = document.getElementById("st-final");
+      const height = JSON.parse(ev.data).height;
+      if (!(Number(final.textContent) >= height)) final.textContent = height;
+    });
     source.addEventListener("block", async (ev) => {
       const b = JSON.parse(ev.data);
       if (b.height <= top) return;
