@@ -219,5 +219,11 @@ PY
   exit 1
 fi
 echo "org1's old peer certificate is refused by org2's server"
-"$GOVCHAIN" network status "$WORK/net"
+"$GOVCHAIN" network status "$WORK/net" --cluster
+"$GOVCHAIN" network status "$WORK/net" --cluster --json | python3 -c '
+import json, sys
+cluster = json.load(sys.stdin)["cluster"]
+assert len(cluster["leaders"]) == 1 and len(cluster["servers"]) == 3, cluster
+assert all(len(s["replicas"]) == 3 for s in cluster["streams"]), cluster
+print("one meta leader, three servers, three replicas per stream")'
 step "done: every step passed"
