@@ -151,3 +151,49 @@ def test_kill_9_under_load_loses_no_acknowledged_transaction(tmp_path: Path) -> 
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_sigterm_stops_the_node_cleanly(tmp_path: Path) -> None:
+    """`network down` and systemd stop a node with SIGTERM: it must stop as with Ctrl+C (node and
+    worker processes shut down, exit status 0), not die on the spot."""
+    port, log = free_port(), tmp_path / "node.log"
+    proc = start_node(tmp_path / "data", port, log)
+    url = f"http://127.0.0.1:{port}"
+    suite = get_suite("intl")
+    keys = suite.generate_keypair()
+    chain_id = httpx.get(f"{url}/v1/chain", timeout=5).json()["chain_id"]
+    expiry = int(time.time() * 1000) + 60_000
+    tx = make_tx(
+        suite, keys, chain_id, "notary", "anchor", {"digest": suite.hash(b"before the stop")}, expiry
+    )
+    reply = httpx.post(
+        f"{url}/v1/txs/batch",
+        content=codec.encode([tx.raw]),
+        headers={"content-type": "application/cbor"},
+        params={"wait": "true"},
+        timeout=30,
+    )
+    assert reply.json()["results"][0]["code"] == "ok"  # the admission workers have run
+    workers = _children(proc.pid)
+    assert workers, "the node has no admission worker processes"
+    os.kill(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    output = log.read_text()
+    assert "node stopped" in output and "leaked" not in output
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{pid}") for pid in workers):
+        assert time.monotonic() < deadline, "worker processes outlived their node"
+        time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if stat[1] == str(pid):
+                found.append(int(entry.name))
+    return found

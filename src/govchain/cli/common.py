@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -43,6 +44,33 @@ def tune_node_process() -> None:
     if not 0.1 <= interval_ms <= 1000:
         fail(f"{GIL_INTERVAL_ENV} must be between 0.1 and 1000 ms, not {raw}", 2)
     sys.setswitchinterval(interval_ms / 1000)
+
+
+def serve(app: Any, host: str, port: int) -> None:
+    """Serve a node's API until Ctrl+C or SIGTERM, then return, so that the caller's cleanup
+    (stopping the node, its worker processes) runs either way.
+
+    uvicorn stops gracefully on both signals and then raises the signal again with the handler
+    that was in place before it started. For SIGTERM (`network down`, systemd) that was the
+    default one, which ends the process on the spot and skips every `finally`. A handler that
+    raises SystemExit instead lets the cleanup run; the process then exits with status 0.
+    """
+    import uvicorn
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        # Open live feeds (server-sent events) never finish by themselves: give them a moment,
+        # then close them, so a stop request ends the node even with a portal open.
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+        uvicorn.Server(config).run()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def home() -> Path:

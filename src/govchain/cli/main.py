@@ -21,6 +21,7 @@ from govchain.cli.common import (
     fail,
     home,
     print_json,
+    serve,
     tune_node_process,
 )
 from govchain.cli.network import network_app
@@ -83,8 +84,6 @@ def up(
     """Start an embedded single-node chain (solo ordering) with its REST API and web portal."""
     import logging
 
-    import uvicorn
-
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
     from govchain.node import admission
@@ -131,12 +130,7 @@ def up(
     node.start()
     admission.warm_up()
     try:
-        # Open live feeds (server-sent events) never finish by themselves: give them a
-        # moment, then close them, so Ctrl+C stops the node even with a portal open.
-        config = uvicorn.Config(
-            create_app(node), host=host, port=port, log_level="warning", timeout_graceful_shutdown=3
-        )
-        uvicorn.Server(config).run()
+        serve(create_app(node), host, port)
     finally:
         node.stop()
         admission.shutdown()

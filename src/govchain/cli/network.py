@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from govchain.cli.common import JSON_OPTION, console, fail, print_json, tune_node_process
+from govchain.cli.common import JSON_OPTION, console, fail, print_json, serve, tune_node_process
 from govchain.crypto import SUITE_NAMES
 from govchain.node.network import (
     DEFAULT_API_PORT,
@@ -389,8 +389,6 @@ def network_peer(
     """Run one org's peer in the foreground (what `network up` starts for each org)."""
     import logging
 
-    import uvicorn
-
     from govchain.api.app import create_app
     from govchain.contracts import default_registry
     from govchain.node import admission
@@ -414,11 +412,7 @@ def network_peer(
         "%s peer at height %d on stream %s", settings["org"], node.height, stream.stream
     )
     try:
-        uvicorn.Server(
-            uvicorn.Config(
-                create_app(node), host=settings["host"], port=settings["port"], log_level="warning"
-            )
-        ).run()
+        serve(create_app(node), settings["host"], settings["port"])
     finally:
         node.stop()
         admission.shutdown()  # the worker processes end with the peer, not after it
