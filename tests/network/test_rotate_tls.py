@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import time
@@ -115,3 +116,43 @@ def test_rotating_a_stopped_network_takes_effect_at_the_next_up(tmp_path: Path) 
     bundle = (network.folder("org1") / TLS_DIR / CAS_FILE).read_bytes()
     assert old_ca not in bundle and (network.folder("org2") / TLS_DIR / "ca.pem").read_bytes() in bundle
     assert Network.load(network.directory) == network
+
+
+def test_status_warns_before_a_tls_certificate_runs_out(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    from govchain.node.nats_tls import issue_cert, tls_name
+
+    network = init_network(tmp_path / "net", 2, "intl", 24300, 24500)
+    runner = CliRunner()
+    calm = runner.invoke(app, ["network", "status", str(network.directory)])
+    assert calm.exit_code == 0 and "warning" not in calm.output  # fresh certificates: 3 years
+
+    tls = network.folder("org2") / TLS_DIR  # org2's peer certificate, issued long ago
+    ca = x509.load_pem_x509_certificate((tls / "ca.pem").read_bytes())
+    ca_key = serialization.load_pem_private_key((tls / "ca-key.pem").read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = issue_cert(ca, ca_key, tls_name("org2", "org2 peer"), key, [ExtendedKeyUsageOID.CLIENT_AUTH])
+    short = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(cert.issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1000))
+        .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=20, hours=1))
+        .sign(ca_key, cert.signature_hash_algorithm)
+    )
+    (tls / "peer.pem").write_bytes(short.public_bytes(serialization.Encoding.PEM))
+
+    shown = runner.invoke(app, ["network", "status", str(network.directory), "--json"])
+    rows = json.loads(shown.output)
+    assert rows[1]["tls_expires"]["file"] == "peer.pem" and rows[0]["tls_expires"]["file"] != "peer.pem"
+    warned = runner.invoke(app, ["network", "status", str(network.directory)])
+    text = " ".join(warned.output.split())
+    assert "org2's NATS TLS certificate peer.pem expires in 20 days" in text
+    assert "govchain network rotate-tls" in text and "--org org2" in text and "org1's" not in text

@@ -159,8 +159,29 @@ def network_status(
             "DIVERGED" if r["diverged"] else _health(r),
         )
     console.print(table)
+    _warn_expiry(rows, directory)
     if view is not None:
         _print_cluster(view)
+
+
+def _warn_expiry(rows: list[dict[str, Any]], directory: Path) -> None:
+    """Say which orgs' NATS TLS certificates run out soon: nats-server refuses expired ones."""
+    import datetime as dt
+
+    from govchain.node.nats_tls import EXPIRY_WARNING_DAYS
+
+    now = dt.datetime.now(dt.UTC)
+    for row in rows:
+        expiry = row.get("tls_expires")
+        if expiry is None:
+            continue
+        days = (dt.datetime.fromisoformat(expiry["at"]) - now).days
+        if days < EXPIRY_WARNING_DAYS:
+            when = f"expired {-days} days ago" if days < 0 else f"expires in {days} days"
+            console.print(
+                f"[bold red]warning[/]: {row['org']}'s NATS TLS certificate {expiry['file']} {when}: "
+                f"govchain network rotate-tls {directory} --org {row['org']}"
+            )
 
 
 def _print_cluster(view: ClusterView) -> None:

@@ -194,6 +194,21 @@ def _write_file(path: Path, data: bytes) -> None:
     os.replace(temporary, path)
 
 
+CERT_FILES = (CA_CERT, "server.pem", PEER_CERT, OPERATOR_CERT, SYSTEM_CERT)
+EXPIRY_WARNING_DAYS = 90  # `network status` warns this long before a TLS certificate runs out
+
+
+def earliest_expiry(folder: Path) -> tuple[str, dt.datetime] | None:
+    """The org's TLS certificate (file name) that runs out first, and when; None if it has none.
+    nats-server refuses an expired certificate, so the org must `rotate-tls` before then."""
+    found = []
+    for name in CERT_FILES:
+        path = folder / TLS_DIR / name
+        if path.is_file():
+            found.append((name, x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc))
+    return min(found, key=lambda item: item[1]) if found else None
+
+
 def peer_user(org: str) -> str:
     """The NATS user an org's peer certificate maps to: its subject, as nats-server writes it (RFC 4514)."""
     return tls_name(org, f"{org} peer").rfc4514_string()

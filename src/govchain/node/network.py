@@ -53,6 +53,7 @@ from govchain.node.nats_tls import (
     authorization_block,
     client_tls_block,
     cluster_tls_block,
+    earliest_expiry,
     make_org_tls,
     system_account_block,
 )
@@ -635,7 +636,11 @@ def status(network: Network) -> list[dict[str, Any]]:
             "final_height": None,
             "diverged": None,
             "catching_up": None,
+            "tls_expires": None,
         }
+        expiry = earliest_expiry(network.folder(node.org))
+        if expiry is not None:
+            row["tls_expires"] = {"file": expiry[0], "at": expiry[1].isoformat()}
         try:
             info = httpx.get(f"{node.api_url}/v1/status", timeout=2.0).json()
             row.update(
