@@ -86,6 +86,8 @@ def test_rotation_steps_and_their_refusals(tmp_path: Path) -> None:
     during = _cas(bundle)
     assert len(during) == 4 and set(before) < set(during)  # the old CA and the new one
     assert rotate.pending(network) == ["org3"]
+    shown = CliRunner().invoke(app, ["network", "status", str(network.directory)])
+    assert "org3's TLS rotation has begun and not finished" in " ".join(shown.output.split())
     with pytest.raises(NetworkError) as twice:
         rotate.begin(network, "org3")
     assert twice.value.reason == "rotation_pending"
@@ -93,6 +95,8 @@ def test_rotation_steps_and_their_refusals(tmp_path: Path) -> None:
     after = _cas(bundle)
     assert len(after) == 3 and after[:2] == before[:2] and after[2] not in before
     assert rotate.pending(network) == []
+    shown = CliRunner().invoke(app, ["network", "status", str(network.directory)])
+    assert "rotation" not in shown.output
     with pytest.raises(NetworkError) as none:
         rotate.finish(network, "org3")
     assert none.value.reason == "no_rotation"

@@ -31,6 +31,7 @@ from govchain.node.network import (
 
 if TYPE_CHECKING:
     from govchain.node.cluster import ClusterView
+    from govchain.node.leave import Forgotten
 
 network_app = typer.Typer(
     help="Run a consortium network: one nats-server and one peer per organisation.", no_args_is_help=True
@@ -160,8 +161,20 @@ def network_status(
         )
     console.print(table)
     _warn_expiry(rows, directory)
+    _warn_rotation(network, directory)
     if view is not None:
         _print_cluster(view)
+
+
+def _warn_rotation(network: Network, directory: Path) -> None:
+    """A TLS rotation begun and never finished leaves the org's old CA trusted everywhere."""
+    from govchain.node.rotate import pending
+
+    for org in pending(network):
+        console.print(
+            f"[bold red]warning[/]: {org}'s TLS rotation has begun and not finished; its old CA is still "
+            f"trusted: govchain network rotate-tls {directory} --org {org} --finish"
+        )
 
 
 def _warn_expiry(rows: list[dict[str, Any]], directory: Path) -> None:
@@ -309,7 +322,7 @@ def _forget(network: Network, org: str) -> None:
     _report(org, forget_server(network, org))
 
 
-def _report(org: str, forgotten: Any) -> None:
+def _report(org: str, forgotten: Forgotten) -> None:
     placed = "; ".join(f"{name}: {', '.join(where)}" for name, where in forgotten.streams.items())
     console.print(
         f"the NATS cluster forgot {org}'s server: meta group of {forgotten.meta_servers} servers; "

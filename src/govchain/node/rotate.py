@@ -34,7 +34,8 @@ def _node(network: Network, org: str) -> OrgNode:
 
 
 def pending(network: Network) -> list[str]:
-    """Orgs whose rotation has begun and not finished (their old CA is still trusted)."""
+    """Orgs whose rotation has begun and not finished (their old CA is still trusted): `network
+    status` warns about them."""
     return [n.org for n in network.orgs if (network.folder(n.org) / TLS_DIR / PREVIOUS_CA).is_file()]
 
 
