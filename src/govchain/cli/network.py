@@ -402,7 +402,7 @@ def network_restart(
     except NetworkError as exc:
         fail(f"{exc.reason}: {exc.message}")
     what = f"stopped {', '.join(stopped)}; " if stopped else ""
-    node = next(n for n in network.orgs if n.org == org)
+    node = network.node(org)
     console.print(f"{what}{org} is up: peer API {node.api_url}, nats {node.nats_url}")
 
 

@@ -69,9 +69,7 @@ class Admin:
 
 def run_as_admin(network: Network, act: Callable[[Admin], Awaitable[R]], org: str | None = None) -> R:
     """Run `act` as `org`'s admin (default: the first org whose server answers)."""
-    candidates = [n for n in network.orgs if org is None or n.org == org]
-    if not candidates:
-        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    candidates = list(network.orgs) if org is None else [network.node(org)]
     with _quiet_tls_close():
         return asyncio.run(_run(network, candidates, act))
 

@@ -33,10 +33,7 @@ from govchain.node.network import Network, NetworkError, OrgNode, chain_streams,
 
 
 def check_removable(network: Network, org: str) -> OrgNode:
-    node = next((n for n in network.orgs if n.org == org), None)
-    if node is None:
-        names = ", ".join(n.org for n in network.orgs)
-        raise NetworkError("unknown_org", f"no organisation '{org}' in this network (it has {names})")
+    node = network.node(org)
     if len(network.orgs) == 1:
         raise NetworkError("last_org", "the last organisation of a network cannot be removed")
     return node

@@ -126,6 +126,14 @@ class Network:
     def folder(self, org: str) -> Path:
         return self.directory / org
 
+    def node(self, org: str) -> OrgNode:
+        """The org's processes and addresses; NetworkError `unknown_org` if it is not in the network."""
+        for node in self.orgs:
+            if node.org == org:
+                return node
+        names = ", ".join(n.org for n in self.orgs)
+        raise NetworkError("unknown_org", f"no organisation '{org}' in this network (it has {names})")
+
 
 def nats_config(node: OrgNode, others: list[OrgNode], stream: str, prefix: str) -> str:
     """A nats-server config for one org: JetStream on, clients by mutual TLS as their org's user
@@ -204,11 +212,9 @@ def init_network(
     )
     network = Network(out, suite, replicas, nodes)
     genesis = (out / GENESIS_FILE).read_bytes()
-    bundle = b"".join(
+    for node in nodes:
         make_org_tls(network.folder(node.org), node.org, tuple(dict.fromkeys((node.host, LOCAL_HOST))))
-        for node in nodes
-    )
-    write_configs(network, bundle)
+    write_configs(network, trust_bundle(network))
     for node in nodes:
         folder = network.folder(node.org)
         adopt_genesis(folder / "node", genesis, KeyFile.load(OrgFiles(node.org, folder).key("peer")))
@@ -401,9 +407,7 @@ def _spawn_peer(network: Network, node: OrgNode) -> dict[str, Any]:
 
 def restart_peer(network: Network, org: str, timeout: float = 60.0) -> None:
     """Start one org's peer again (after a crash); it resumes from its own data and the stream."""
-    node = next((n for n in network.orgs if n.org == org), None)
-    if node is None:
-        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    node = network.node(org)
     items = read_pids(network.directory)
     name = f"{org}-peer"
     if any(p["name"] == name and _alive(p["pid"], p["marker"]) for p in items):
@@ -422,9 +426,7 @@ def start_joined(network: Network, org: str, timeout: float = 60.0) -> None:
 def restart_org(network: Network, org: str, timeout: float = 60.0) -> list[str]:
     """Stop whatever of one org's processes still runs, and start its nats-server and peer again;
     the peer resumes from its own data and the stream. Returns what was stopped."""
-    node = next((n for n in network.orgs if n.org == org), None)
-    if node is None:
-        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    node = network.node(org)
     if node.host != LOCAL_HOST:
         raise NetworkError("not_local", f"{org} runs on {node.host}: restart its systemd units there")
     stopped = stop_org(network, org)
@@ -434,9 +436,7 @@ def restart_org(network: Network, org: str, timeout: float = 60.0) -> list[str]:
 
 def start_org(network: Network, org: str, timeout: float = 60.0, reload_others: bool = False) -> None:
     """Start one org's nats-server, then its peer, while the others run; wait for the peer's API."""
-    node = next((n for n in network.orgs if n.org == org), None)
-    if node is None:
-        raise NetworkError("unknown_org", f"no organisation '{org}' in this network")
+    node = network.node(org)
     nats = find_nats_server()
     if nats is None:
         raise NetworkError("nats_missing", INSTALL_HINT)

@@ -22,15 +22,7 @@ from __future__ import annotations
 import os
 
 from govchain.node.nats_tls import CA_CERT, CA_KEY, PREVIOUS_CA, TLS_DIR, issue_leaves, new_ca
-from govchain.node.network import LOCAL_HOST, Network, NetworkError, OrgNode, trust_bundle, write_configs
-
-
-def _node(network: Network, org: str) -> OrgNode:
-    node = next((n for n in network.orgs if n.org == org), None)
-    if node is None:
-        names = ", ".join(n.org for n in network.orgs)
-        raise NetworkError("unknown_org", f"no organisation '{org}' in this network (it has {names})")
-    return node
+from govchain.node.network import LOCAL_HOST, Network, NetworkError, trust_bundle, write_configs
 
 
 def pending(network: Network) -> list[str]:
@@ -41,7 +33,7 @@ def pending(network: Network) -> list[str]:
 
 def begin(network: Network, org: str) -> None:
     """Step 1: a new CA and certificates for `org`; every bundle trusts its old and new CA."""
-    node = _node(network, org)
+    node = network.node(org)
     tls = network.folder(org) / TLS_DIR
     if (tls / PREVIOUS_CA).is_file():
         raise NetworkError("rotation_pending", f"{org}'s rotation has begun already; finish it (--finish)")
@@ -55,7 +47,7 @@ def begin(network: Network, org: str) -> None:
 
 def finish(network: Network, org: str) -> None:
     """Step 2: every bundle drops `org`'s old CA."""
-    _node(network, org)
+    network.node(org)
     previous = network.folder(org) / TLS_DIR / PREVIOUS_CA
     if not previous.is_file():
         raise NetworkError("no_rotation", f"no rotation of {org}'s TLS CA has begun")
