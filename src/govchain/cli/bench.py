@@ -59,6 +59,7 @@ class BenchResult:
     clients: int
     node: str
     cores: int
+    machine_cpu_pct: dict[str, float]  # busy, idle and stolen shares of all cores during the run
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -80,6 +81,34 @@ def measure_verify_per_core(suite: Suite, seconds: float = 1.0) -> float:
             suite.verify(keys.public, message, signature)
         count += 50
     return count / elapsed
+
+
+def machine_ticks(stat_text: str | None = None) -> dict[str, int]:
+    """The machine's CPU time so far, all cores together, from /proc/stat's first line (in ticks):
+    `busy`, `idle` (idle and waiting for I/O) and `steal` (taken by the hypervisor for other
+    guests). Empty where /proc is not available."""
+    if stat_text is None:
+        try:
+            stat_text = Path("/proc/stat").read_text()
+        except OSError:
+            return {}
+    fields = stat_text.split("\n", 1)[0].split()
+    if not fields or fields[0] != "cpu" or len(fields) < 9:
+        return {}
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
+    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
+
+
+def machine_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
+    """Each kind's share (percent) of all cores' time between two `machine_ticks` readings.
+
+    On a shared machine, `steal` says how much of the cores the run never had, and `idle`
+    whether the run was bound by the CPU at all (near 0: it was)."""
+    spent = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in ("busy", "idle", "steal")}
+    total = sum(spent.values())
+    if not before or not after or total <= 0:
+        return {}
+    return {kind: round(100 * ticks / total, 1) for kind, ticks in spent.items()}
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -245,7 +274,9 @@ def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) 
         txs,
         progress,
     )
+    machine_before = machine_ticks()
     posted = post_batches(url, signed, batch, clients, progress)
+    machine = machine_shares(machine_before, machine_ticks())
     committed, failed, duration, latencies = (
         posted.committed,
         posted.failed,
@@ -267,6 +298,7 @@ def run_bench(url: str, txs: int, batch: int, clients: int, progress: Progress) 
         clients=clients,
         node=url,
         cores=os.cpu_count() or 1,
+        machine_cpu_pct=machine,
     )
 
 
@@ -332,6 +364,7 @@ def bench(
     console.print(
         f"  ratio           {result.to_json()['tx_per_verify_core']} committed tx per single-core verify"
     )
+    _print_machine(result.machine_cpu_pct)
 
 
 def _licence_bench(
@@ -382,9 +415,16 @@ def _bench_network(directory: Path, txs: int, batch: int, clients: int, as_json:
     elif runs > 1:
         summary = summarise(results)
         console.print(f"[bold]over {runs} runs[/] (median, lowest, highest)")
-        for key, label in (("final_tx_per_s", "finalised tx/s"), ("final_p99_ms", "finality p99 ms")):
-            m = summary[key]
-            console.print(f"  {label:16s}{m['median']} ({m['min']} .. {m['max']})")
+        labels = (
+            ("final_tx_per_s", "finalised tx/s"),
+            ("final_p99_ms", "finality p99 ms"),
+            ("machine_idle_pct", "machine idle %"),
+            ("machine_steal_pct", "stolen %"),
+        )
+        for key, label in labels:
+            if key in summary:
+                m = summary[key]
+                console.print(f"  {label:16s}{m['median']} ({m['min']} .. {m['max']})")
 
 
 SUMMARISED = ("final_tx_per_s", "final_p50_ms", "final_p99_ms", "verify_per_s_core", "tx_per_verify_core")
@@ -395,9 +435,17 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     run says little, and the spread says how much."""
     summary: dict[str, dict[str, float]] = {}
     for key in SUMMARISED:
-        values = sorted(float(r[key]) for r in results)
-        summary[key] = {"median": round(statistics.median(values), 1), "min": values[0], "max": values[-1]}
+        summary[key] = _spread([float(r[key]) for r in results])
+    for kind in ("idle", "steal"):  # the machine's own account, where /proc gave one in every run
+        shares = [r.get("machine_cpu_pct", {}).get(kind) for r in results]
+        if all(share is not None for share in shares):
+            summary[f"machine_{kind}_pct"] = _spread([float(share) for share in shares])
     return summary
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"median": round(statistics.median(ordered), 1), "min": ordered[0], "max": ordered[-1]}
 
 
 def _print_network_run(r: dict[str, Any]) -> None:
@@ -418,3 +466,12 @@ def _print_network_run(r: dict[str, Any]) -> None:
     if cpu:
         parts = ", ".join(f"{kind} {ms} ms" for kind, ms in cpu.items())
         console.print(f"  CPU per tx      {parts} (this machine's processes of the network)")
+    _print_machine(r.get("machine_cpu_pct", {}))
+
+
+def _print_machine(machine: dict[str, float]) -> None:
+    if machine:
+        console.print(
+            f"  machine CPU     busy {machine['busy']} %, idle {machine['idle']} %, "
+            f"stolen {machine['steal']} % (by the hypervisor; all cores, during the run)"
+        )

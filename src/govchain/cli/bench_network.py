@@ -12,7 +12,11 @@ When the network runs on this machine, the CPU time (user + system) its
 processes spent during the measurement is reported per finalised transaction:
 the peers (with their admission workers) and the nats-servers, and this
 client's own (`bench`), which shares the same cores. On a shared machine this
-says where the cores went, which the throughput alone cannot.
+says where the cores went, which the throughput alone cannot. So does the
+machine's own account over the same time (`machine_cpu_pct`, from /proc/stat):
+how much of all cores was busy, idle, or stolen by the hypervisor for other
+guests. When idle is near zero the run was bound by the CPU, and its throughput
+is the cores it actually had divided by the CPU each transaction cost.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import httpx
 from rich.progress import Progress
 
 from govchain import codec
-from govchain.cli.bench import measure_verify_per_core, percentile
+from govchain.cli.bench import machine_shares, machine_ticks, measure_verify_per_core, percentile
 from govchain.crypto import KeyPair, Suite, get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
@@ -180,6 +184,7 @@ def run_network_bench(
     watch.start()
     cpu_before = _cpu_seconds(directory)
     bench_cpu_before = time.process_time()
+    machine_before = machine_ticks()
 
     def client_loop(index: int) -> None:
         nonlocal failed
@@ -214,6 +219,7 @@ def run_network_bench(
     while watch.final_height < top and time.monotonic() < deadline:
         time.sleep(0.05)
     watch.stop()
+    machine = machine_shares(machine_before, machine_ticks())
     cpu_used = {k: v - cpu_before.get(k, 0.0) for k, v in _cpu_seconds(directory).items()}
     cpu_used["bench"] = time.process_time() - bench_cpu_before  # this client, on the same cores
     final = [(s, watch.final_at[h]) for s, _, h in sent if h in watch.final_at]
@@ -242,6 +248,7 @@ def run_network_bench(
         }
         if final
         else {},
+        "machine_cpu_pct": machine,
         "batch": batch,
         "clients": clients,
         "cores": os.cpu_count() or 1,
