@@ -30,7 +30,7 @@ from govchain.contracts import default_registry
 from govchain.crypto import get_suite
 from govchain.crypto.keyfile import KeyFile
 from govchain.crypto.x509 import Certificate
-from govchain.ledger.blocks import HeaderSignature, count_valid_signatures, sign_header
+from govchain.ledger.blocks import Header, HeaderSignature, count_valid_signatures, sign_header
 from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.node.catchup import (
     FORGED_CERTIFICATE,
@@ -42,6 +42,7 @@ from govchain.node.catchup import (
     FullBlock,
     PositionLog,
     decode_full_block,
+    decode_full_blocks,
     encode_full_block,
     positions_of,
 )
@@ -208,39 +209,57 @@ class _Tamperer(BaseHTTPRequestHandler):
     pad_at = 0
     shift = 0
     tip = 1 << 62
+    requests = 0  # GET requests answered, over the tampering peer's life
+    old = False  # a peer of a version that serves one block per request only
 
     def do_GET(self) -> None:
         self.release.wait(30)
-        height = int(self.path.split("/")[3])
-        path = self.path if height <= self.tip else "/v1/blocks/999999999/full"  # claims no later block
-        reply = httpx.get(self.upstream + path, timeout=10)
-        body = reply.content
-        if reply.status_code == 200:
-            block = decode_full_block(body)
-            if height == self.forge_at:  # signatures by keys that are not the chain's signers
-                outsider = KeyFile.load(self.out / "org1" / "admin-key.json").keys
-                forged = sign_header(get_suite("intl"), outsider.private, outsider.public, block.header)
-                junk = [HeaderSignature(s.signer, b"\x01" * 64) for s in block.signatures]
-                block = dataclasses.replace(block, signatures=[forged, *junk])
-            elif height == self.swap_at:  # the same certificate, other transactions
-                block = dataclasses.replace(block, txs=list(reversed(block.txs)))
-            elif height == self.pad_at:  # a valid certificate, with junk in front under a signer's key
-                junk = HeaderSignature(block.signatures[0].signer, b"\x02" * 64)
-                block = dataclasses.replace(block, signatures=[junk, *block.signatures])
-            block = dataclasses.replace(block, next_seq=(block.next_seq or 0) + self.shift)
-            body = encode_full_block(block)
+        type(self).requests += 1
+        if self.path.startswith("/v1/blocks/full?") and self.old:  # as `/v1/blocks/{ref}` with ref "full"
+            self.send_response(400)
+            self.end_headers()
+            return
+        if self.path.startswith("/v1/blocks/full?"):  # a range
+            reply = httpx.get(self.upstream + self.path, timeout=10)
+            body = reply.content
+            if reply.status_code == 200:
+                served = [b for b in decode_full_blocks(body) if Header.decode(b.header).height <= self.tip]
+                body = codec.encode([codec.decode(encode_full_block(self._tamper(b))) for b in served])
+        else:
+            height = int(self.path.split("/")[3])
+            path = self.path if height <= self.tip else "/v1/blocks/999999999/full"  # claims no later block
+            reply = httpx.get(self.upstream + path, timeout=10)
+            body = reply.content
+            if reply.status_code == 200:
+                body = encode_full_block(self._tamper(decode_full_block(body)))
         self.send_response(reply.status_code)
         self.send_header("content-type", reply.headers.get("content-type", "application/cbor"))
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
+    def _tamper(self, block: FullBlock) -> FullBlock:
+        height = Header.decode(block.header).height
+        if height == self.forge_at:  # signatures by keys that are not the chain's signers
+            outsider = KeyFile.load(self.out / "org1" / "admin-key.json").keys
+            forged = sign_header(get_suite("intl"), outsider.private, outsider.public, block.header)
+            junk = [HeaderSignature(s.signer, b"\x01" * 64) for s in block.signatures]
+            block = dataclasses.replace(block, signatures=[forged, *junk])
+        elif height == self.swap_at:  # the same certificate, other transactions
+            block = dataclasses.replace(block, txs=list(reversed(block.txs)))
+        elif height == self.pad_at:  # a valid certificate, with junk in front under a signer's key
+            junk = HeaderSignature(block.signatures[0].signer, b"\x02" * 64)
+            block = dataclasses.replace(block, signatures=[junk, *block.signatures])
+        return dataclasses.replace(block, next_seq=(block.next_seq or 0) + self.shift)
+
     def log_message(self, *args: Any) -> None:
         pass
 
 
 @contextlib.contextmanager
-def tampering(upstream: str, out: Path, **lies: Any) -> Iterator[tuple[str, threading.Event]]:
+def tampering(
+    upstream: str, out: Path, **lies: Any
+) -> Iterator[tuple[str, threading.Event, type[_Tamperer]]]:
     """A tampering peer over `upstream` (forge_at, swap_at, pad_at: heights; shift: added to next_seq;
     tip: the last height it admits to having)."""
     release = threading.Event()
@@ -249,7 +268,7 @@ def tampering(upstream: str, out: Path, **lies: Any) -> Iterator[tuple[str, thre
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", release
+        yield f"http://127.0.0.1:{server.server_address[1]}", release, handler
     finally:
         release.set()
         server.shutdown()
@@ -264,8 +283,8 @@ def test_tampered_blocks_and_forged_certificates_are_refused(
     first = consortium.peers[0][0]
     caplog.set_level(logging.INFO, logger="govchain.catchup")
     lies = {"forge_at": 1, "swap_at": 2, "pad_at": 3, "shift": 7}
-    with tampering(consortium.apis[0], consortium.out, **lies) as (evil_url, release):
-        catch_up = CatchUp([evil_url, *consortium.apis])
+    with tampering(consortium.apis[0], consortium.out, **lies) as (evil_url, release, _):
+        catch_up = CatchUp([evil_url, *consortium.apis], blocks_per_request=1)  # each lie asked for alone
         node, finality = consortium.open(4, catch_up)
         # the API stays open as long as the node runs (it listens for commits)
         with TestClient(create_app(node)) as client:  # the tampering peer holds its answer back a moment
@@ -298,10 +317,48 @@ def test_tampered_blocks_and_forged_certificates_are_refused(
 
 
 @pytest.mark.slow
+def test_blocks_come_in_ranges_and_a_bad_one_ends_its_range(consortium: Consortium) -> None:
+    """One request serves many blocks. A tampered block in the middle of a range is refused on its own:
+    the blocks before it stay applied, and the rest come from another peer."""
+    first = consortium.peers[0][0]
+    assert first.height >= 4
+    with tampering(consortium.apis[0], consortium.out, swap_at=3) as (evil_url, release, evil):
+        release.set()
+        catch_up = CatchUp([evil_url, *consortium.apis])
+        node, finality = consortium.open(4, catch_up)
+        assert catch_up.done.wait(60) and catch_up.error is None
+        assert catch_up.fetched == first.height and headers(node) == headers(first)
+        assert {(r.peer, r.height, r.reason) for r in catch_up.refusals} == {(evil_url, 3, HEADER_MISMATCH)}
+        # blocks 1 and 2 from the first range, then block 3 refused again, and a final empty range:
+        # a handful of requests, not one per block
+        assert evil.requests <= 4 < first.height + 2
+        assert state_root(node) == state_root(first)
+        later = consortium.anchors("ranged", 3)
+        consortium.submit(later)
+        wait_until(lambda: committed(node, later) and finality.final_height == node.height, 30)
+        assert headers(node) == headers(first)
+
+
+@pytest.mark.slow
+def test_a_peer_serving_one_block_per_request_is_still_used(consortium: Consortium) -> None:
+    """A peer of an earlier version has no range requests: it is asked for each block alone."""
+    first = consortium.peers[0][0]
+    with tampering(consortium.apis[0], consortium.out, old=True) as (old_url, release, old):
+        release.set()
+        catch_up = CatchUp([old_url, *consortium.apis[1:]])  # the others vouch for the stream position
+        node, _ = consortium.open(4, catch_up)
+        assert catch_up.done.wait(60) and catch_up.error is None and not catch_up.refusals
+        assert headers(node) == headers(first) and old.requests >= 2 * first.height
+
+
+@pytest.mark.slow
 def test_peers_disagreeing_on_the_stream_position_stop_the_catch_up(consortium: Consortium) -> None:
     """With 4 signers, 2 reports make a position; two liars against the honest peers: no single one."""
     upstream, out = consortium.apis[0], consortium.out
-    with tampering(upstream, out, shift=3) as (liar1, go1), tampering(upstream, out, shift=3) as (liar2, go2):
+    with (
+        tampering(upstream, out, shift=3) as (liar1, go1, _),
+        tampering(upstream, out, shift=3) as (liar2, go2, _),
+    ):
         go1.set()
         go2.set()
         catch_up = CatchUp([*consortium.apis, liar1, liar2])
@@ -324,7 +381,10 @@ def test_a_wrong_agreed_position_is_reported_as_divergence(
     consortium.submit(consortium.anchors("d", 3))  # in the stream after the purge, in one block
     upstream, out = consortium.apis[0], consortium.out
     lies = {"shift": 2, "tip": tip}  # they hide the last block, and place the next one 2 messages late
-    with tampering(upstream, out, **lies) as (liar1, go1), tampering(upstream, out, **lies) as (liar2, go2):
+    with (
+        tampering(upstream, out, **lies) as (liar1, go1, _),
+        tampering(upstream, out, **lies) as (liar2, go2, _),
+    ):
         go1.set()
         go2.set()
         catch_up = CatchUp([liar1, liar2])

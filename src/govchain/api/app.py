@@ -295,6 +295,19 @@ def create_app(node: Node) -> FastAPI:
         found = read_policies_in_force(node.registry.read_policies, governed, node.height + 1)
         return {"read_policies": jsonable(found)}
 
+    @app.get("/v1/blocks/full", tags=["chain"], response_class=Response)
+    def full_blocks(
+        first: int = Query(alias="from", description="the first height"),
+        count: int = Query(catchup.BLOCKS_PER_REQUEST, description="at most this many blocks"),
+    ) -> Response:
+        """Consecutive blocks with their transactions and signatures, as a CBOR array, for peers that
+        catch up (docs/protocol.md, "Block transfer"); empty if this peer has no block `from`."""
+        if first < 1:
+            raise ApiError(errors.BAD_REQUEST, "'from' must be a height of 1 or more")
+        if not 1 <= count <= catchup.MAX_RANGE_BLOCKS:
+            raise ApiError(errors.BAD_REQUEST, f"'count' must be 1..{catchup.MAX_RANGE_BLOCKS}")
+        return Response(catchup.full_blocks(node, first, count), media_type=CBOR)
+
     @app.get("/v1/blocks/{ref}", tags=["chain"])
     def block(ref: str) -> dict[str, Any]:
         """A block by height, by hash (hex), or `latest`."""

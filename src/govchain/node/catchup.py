@@ -3,8 +3,9 @@
 A peer normally learns its next blocks by replaying the ordering stream from its
 saved position. When the stream no longer holds that position (stream limits, a
 purge, a peer joining long after genesis), or when asked to, it fetches blocks
-from other peers' APIs instead (`GET /v1/blocks/{h}/full`, docs/protocol.md,
-"Block transfer") and trusts none of them:
+from other peers' APIs instead (`GET /v1/blocks/full?from=h&count=n`, up to
+`blocks_per_request` consecutive blocks per request; docs/protocol.md, "Block
+transfer") and trusts none of them. Each block is checked on its own:
 
 1. the certificate must carry valid signatures over the header from a quorum of
    the signers of that height (ledger/signers.py: the same rule as finality
@@ -54,6 +55,9 @@ POSITIONS_FILE = "stream-positions.db"
 FULL_BLOCK_VERSION = 1
 CBOR = "application/cbor"
 PROGRESS_EVERY_S = 2.0
+MAX_RANGE_BLOCKS = 256  # blocks one range request may ask for
+RANGE_BYTES = 8 * 1024 * 1024  # a range answer stops growing past this size (it always holds one block)
+BLOCKS_PER_REQUEST = 64  # what a catching-up peer asks for: one round trip per this many blocks
 
 # reasons a served block is refused (logged, and kept in CatchUp.refusals)
 FORGED_CERTIFICATE = "forged_certificate"
@@ -130,6 +134,32 @@ def full_block(node: Node, height: int) -> bytes | None:
     return encode_full_block(FullBlock(stored.header, signatures, envelopes, next_seq, next_item))
 
 
+def full_blocks(node: Node, first: int, count: int) -> bytes:
+    """Blocks `first`, `first + 1`, ... as served to catching-up peers: a CBOR array of full blocks.
+
+    It ends at this peer's last block, after `count` blocks, or before the block that would take it
+    past RANGE_BYTES, but always holds block `first` if this peer has it (else it is empty).
+    """
+    served: list[bytes] = []
+    size = 0
+    for height in range(first, first + count):
+        block = full_block(node, height)
+        if block is None or (served and size + len(block) > RANGE_BYTES):
+            break
+        served.append(block)
+        size += len(block)
+    return _array_head(len(served)) + b"".join(served)
+
+
+def _array_head(count: int) -> bytes:
+    """The canonical CBOR head of an array of `count` items (RFC 8949 §4.2.1: shortest form)."""
+    if count < 24:
+        return bytes([0x80 + count])
+    if count < 0x100:
+        return bytes([0x98, count])
+    return b"\x99" + count.to_bytes(2, "big")
+
+
 def encode_full_block(block: FullBlock) -> bytes:
     return codec.encode(
         {
@@ -158,10 +188,25 @@ def positions_of(node: Node) -> PositionLog:
 
 def decode_full_block(data: bytes) -> FullBlock:
     """Parse a served block; raises ValueError with what is wrong."""
+    return _full_block_from(_decode_canonical(data))
+
+
+def decode_full_blocks(data: bytes) -> list[FullBlock]:
+    """Parse a served range of blocks; raises ValueError with what is wrong."""
+    value = _decode_canonical(data)
+    if type(value) is not list:
+        raise ValueError("a range of blocks must be an array")
+    return [_full_block_from(item) for item in value]
+
+
+def _decode_canonical(data: bytes) -> object:
     try:
-        value = codec.decode(data)
+        return codec.decode(data)
     except codec.CodecError as exc:
         raise ValueError(f"not canonical CBOR: {exc}") from None
+
+
+def _full_block_from(value: object) -> FullBlock:
     expected = {"v", "header", "signatures", "txs", "next_seq", "next_item"}
     if type(value) is not dict or set(value) != expected or value["v"] != FULL_BLOCK_VERSION:
         raise ValueError(f"a block must be a map of exactly {sorted(expected)}, version {FULL_BLOCK_VERSION}")
@@ -209,6 +254,7 @@ class CatchUp:
     peers: Sequence[str]  # other orgs' API base URLs
     force: bool = False  # catch up from peers even if the stream still holds our position
     http_timeout: float = 10.0
+    blocks_per_request: int = BLOCKS_PER_REQUEST
     refusals: list[Refusal] = field(default_factory=list)
     fetched: int = 0
     position: Position | None = None  # where the stream was resumed
@@ -271,36 +317,63 @@ class CatchUp:
 
     def _fetch_all(self, http: httpx.Client, node: Node, finality: Finality) -> int:
         last_report = time.monotonic()
-        while self._fetch_next(http, node):
-            self.fetched += 1
-            finality.certified(node.height)
+        while self._fetch_next(http, node, finality):
             if time.monotonic() - last_report >= PROGRESS_EVERY_S:
                 last_report = time.monotonic()
                 log.info("catching up from peers: height %d (%d blocks fetched)", node.height, self.fetched)
         return node.height
 
-    def _fetch_next(self, http: httpx.Client, node: Node) -> bool:
-        """Apply block height+1 from the first peer that serves a valid one; False if none has it."""
+    def _fetch_next(self, http: httpx.Client, node: Node, finality: Finality) -> bool:
+        """Apply the blocks after this peer's height from the first peer that serves a valid next one;
+        False if none has it. A refused block ends that peer's range: the blocks before it stay
+        applied (each was checked on its own), and the next request starts at the refused height."""
         height = node.height + 1
         for peer in list(self.peers):
+            applied = 0
             try:
-                block = self._get(http, peer, height)
-                if block is None:
-                    continue  # that peer is not that far
-                apply_served(node, height, block)
-                return True
+                for block in self._get_range(http, peer, height):
+                    apply_served(node, height + applied, block)
+                    applied += 1
+                    self.fetched += 1
+                    finality.certified(node.height)
             except Refused as exc:
-                self.refusals.append(Refusal(peer, height, exc.reason, exc.message))
+                self.refusals.append(Refusal(peer, height + applied, exc.reason, exc.message))
                 log.warning(
                     "refused block %d from %s: %s (%s); trying another peer",
-                    height,
+                    height + applied,
                     peer,
                     exc.reason,
                     exc.message,
                 )
                 if exc.reason == PEER_UNREACHABLE:  # ask it last from now on, not first for every block
                     self.peers = [p for p in self.peers if p != peer] + [peer]
+            if applied:
+                return True
         return False
+
+    def _get_range(self, http: httpx.Client, peer: str, height: int) -> list[FullBlock]:
+        """Up to `blocks_per_request` blocks from `height` on (none: that peer is not that far).
+
+        A peer of an earlier version, which serves one block per request only, is asked that way."""
+        try:
+            reply = http.get(
+                f"{peer.rstrip('/')}/v1/blocks/full",
+                params={"from": height, "count": self.blocks_per_request},
+            )
+        except httpx.HTTPError as exc:
+            raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
+        if reply.status_code in (400, 404, 422):  # no range requests there
+            one = self._get(http, peer, height)
+            return [] if one is None else [one]
+        if reply.status_code != 200:
+            raise Refused(PEER_UNREACHABLE, f"HTTP {reply.status_code}")
+        try:
+            blocks = decode_full_blocks(reply.content)
+        except ValueError as exc:
+            raise Refused(BAD_BLOCK, str(exc)) from None
+        if len(blocks) > self.blocks_per_request:
+            raise Refused(BAD_BLOCK, f"{len(blocks)} blocks served, {self.blocks_per_request} asked for")
+        return blocks
 
     def _get(self, http: httpx.Client, peer: str, height: int) -> FullBlock | None:
         try:
