@@ -352,6 +352,35 @@ def test_a_peer_serving_one_block_per_request_is_still_used(consortium: Consorti
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("consortium", [False], indirect=True)
+def test_a_running_peer_meeting_a_hole_in_the_stream_catches_up_from_peers(consortium: Consortium) -> None:
+    """A message deleted from the middle of the stream before this peer read it: instead of stopping,
+    the peer commits what it cut before the hole, fetches the rest from peers, and reads on after it."""
+    first = consortium.peers[0][0]
+    stream = consortium.peers[0][1].settings.stream
+    last = asyncio.run(_last_seq(consortium.url, stream))
+    asyncio.run(_delete(consortium.url, stream, last // 2))
+    catch_up = CatchUp(consortium.apis)
+    node, finality = consortium.open(4, catch_up)  # the stream still starts at 1: it reads from there
+    wait_until(lambda: catch_up.gaps == 1 and catch_up.done.is_set(), 60)
+    assert catch_up.error is None and node.error is None
+    assert 0 < catch_up.fetched < first.height  # the blocks before the hole came from the stream
+    assert headers(node) == headers(first) and state_root(node) == state_root(first)
+    later = consortium.anchors("after-hole", 4)
+    consortium.submit(later)  # committed and final on every peer, this one too
+    assert headers(node) == headers(first) and finality.final_height == node.height
+
+
+async def _last_seq(url: str, stream: str) -> int:
+    import nats
+
+    nc = await nats.connect(url)
+    info = await nc.jetstream().stream_info(stream)
+    await nc.close()
+    return int(info.state.last_seq)
+
+
+@pytest.mark.slow
 def test_peers_disagreeing_on_the_stream_position_stop_the_catch_up(consortium: Consortium) -> None:
     """With 4 signers, 2 reports make a position; two liars against the honest peers: no single one."""
     upstream, out = consortium.apis[0], consortium.out

@@ -2,10 +2,11 @@
 
 A peer normally learns its next blocks by replaying the ordering stream from its
 saved position. When the stream no longer holds that position (stream limits, a
-purge, a peer joining long after genesis), or when asked to, it fetches blocks
-from other peers' APIs instead (`GET /v1/blocks/full?from=h&count=n`, up to
-`blocks_per_request` consecutive blocks per request; docs/protocol.md, "Block
-transfer") and trusts none of them. Each block is checked on its own:
+purge, a peer joining long after genesis), when a running peer meets messages it
+had still to read gone from the stream (`CatchUp.after_gap`), or when asked to,
+it fetches blocks from other peers' APIs instead (`GET /v1/blocks/full?from=h&count=n`,
+up to `blocks_per_request` consecutive blocks per request; docs/protocol.md,
+"Block transfer") and trusts none of them. Each block is checked on its own:
 
 1. the certificate must carry valid signatures over the header from a quorum of
    the signers of that height (ledger/signers.py: the same rule as finality
@@ -14,7 +15,7 @@ transfer") and trusts none of them. Each block is checked on its own:
 3. the transactions are executed by the normal state transition, and the block
    is committed only if the header computed here is byte-for-byte the certified
    one. Otherwise it is refused, the reason is logged and recorded, and the next
-   peer is asked for the same height.
+   peer is asked from that height on.
 
 Then the peer must read the stream again, from where the batch after its last
 fetched block starts. That stream sequence is not in any header, so every peer
@@ -58,6 +59,7 @@ PROGRESS_EVERY_S = 2.0
 MAX_RANGE_BLOCKS = 256  # blocks one range request may ask for
 RANGE_BYTES = 8 * 1024 * 1024  # a range answer stops growing past this size (it always holds one block)
 BLOCKS_PER_REQUEST = 64  # what a catching-up peer asks for: one round trip per this many blocks
+DRAIN_TIMEOUT_S = 60.0  # after a hole in the stream: the wait for the blocks cut before it
 
 # reasons a served block is refused (logged, and kept in CatchUp.refusals)
 FORGED_CERTIFICATE = "forged_certificate"
@@ -260,6 +262,31 @@ class CatchUp:
     position: Position | None = None  # where the stream was resumed
     error: CatchUpFailed | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    gaps: int = 0  # holes met in the stream while running, each followed by a catch-up
+    _gap_height: int = -1  # this peer's height at the last hole
+
+    def after_gap(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> None:
+        """A running peer met messages it had still to read gone from the stream (the orderer calls this
+        in a thread of its own, having stopped reading). Once the node has committed every batch cut
+        before the hole, catch up from peers as at start, and read the stream again after the fetched
+        blocks. A hole met again at the same height (the peers have not cut past it yet) is retried
+        after a pause that grows to 30 s."""
+        self.gaps += 1
+        self.done.clear()
+        self.error = None
+        if node.height == self._gap_height:
+            time.sleep(min(30.0, 0.5 * 2 ** min(self.gaps, 6)))
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while not (orderer.drained() and node.height >= orderer.height):
+            if node.error is not None or time.monotonic() > deadline:
+                unfinished = "the blocks cut before the hole were not committed"
+                self.error = CatchUpFailed(CATCH_UP_ERROR, unfinished)
+                node.error = node.error or self.error
+                self.done.set()
+                return
+            time.sleep(0.05)
+        self._gap_height = node.height
+        self._run_safely(node, orderer, finality)
 
     def begin(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> None:
         """Run in the background: the API answers meanwhile, with `catching_up` true."""

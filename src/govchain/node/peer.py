@@ -81,6 +81,8 @@ def open_peer(
 
     node.add_listener(on_commit)
     finality = Finality(node, orderer)
+    if catch_up is not None:  # a hole met in the stream while running: fetch the blocks from peers
+        orderer.on_gap = lambda gap: catch_up.after_gap(node, orderer, finality)
     try:
         orderer.start(node.height, genesis.time, start_timeout, hold=catch_up is not None and catch_up.force)
         if orderer.behind and catch_up is None:

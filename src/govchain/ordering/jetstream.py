@@ -391,6 +391,13 @@ class JetStreamOrderer(Generic[T]):
         self.first_seq = 1  # the oldest message the stream still holds (limits or a purge move it)
         self.behind = False  # the stream cannot give this peer its next block: catch up from peers
         self._expect_seq = 0  # the stream sequence the next message must have (0: not reading)
+        self._sub: Any = None  # the stream subscription while reading
+        self._unsubscribing: asyncio.Future[None] | None = None
+        self._reading = 0  # counts subscriptions to the stream; only the latest one's messages count
+        # Called (in a thread of its own) when a running reader meets messages it had still to read
+        # gone from the stream: reading stops, and the caller fetches the missing blocks elsewhere and
+        # calls `resume`. Without it, the reader fails instead (`error`), and the peer stops.
+        self.on_gap: Callable[[StreamGap], None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -481,12 +488,19 @@ class JetStreamOrderer(Generic[T]):
         s = self.settings
         assert self._js is not None
         self._expect_seq = start_seq
+        self._reading += 1  # messages still arriving for an earlier subscription are ignored
+        reading = self._reading
+
+        async def on_msg(msg: Msg) -> None:
+            if reading == self._reading:
+                await self._on_msg(msg)
+
         while True:
             try:
-                await self._js.subscribe(
+                self._sub = await self._js.subscribe(
                     f"{s.subject_prefix}.>",
                     stream=s.stream,
-                    cb=self._on_msg,
+                    cb=on_msg,
                     ordered_consumer=True,
                     idle_heartbeat=HEARTBEAT_S,  # a lost consumer (its server died) is replaced quickly
                     config=ConsumerConfig(
@@ -651,16 +665,20 @@ class JetStreamOrderer(Generic[T]):
     # --- the event loop side ----------------------------------------------------------
 
     async def _on_msg(self, msg: Msg) -> None:
-        if self.error is not None:  # a failed reader reads nothing more (and keeps its first error)
+        if self.error is not None or self.behind:  # a failed or stopped reader reads nothing more
             return
         try:
             meta = msg.metadata
             seq = meta.sequence.stream
             if seq > self._expect_seq > 0:  # deleted (limits, purge) before this peer read them
-                raise StreamGap(
+                gap = StreamGap(
                     f"the stream no longer holds messages {self._expect_seq}..{seq - 1}, which this peer "
-                    "had not read; restart it to catch up from other peers"
+                    "had not read"
                 )
+                if self.on_gap is None:
+                    raise StreamGap(f"{gap}; restart it to catch up from other peers")
+                self._stop_reading(gap)
+                return
             self._expect_seq = seq + 1
             time_ms = int(meta.timestamp.timestamp() * 1000)
             self._caught_up = meta.num_pending == 0
@@ -675,6 +693,35 @@ class JetStreamOrderer(Generic[T]):
             self.error = exc
             log.exception("reading the ordering stream failed")
             raise
+
+    def _stop_reading(self, gap: StreamGap) -> None:
+        """Stop at a hole in the stream: the batches cut before it still go to the node; the open
+        one is left for the blocks fetched elsewhere, and `resume` starts a new cutter."""
+        log.warning("%s; reading stops, and the missing blocks are fetched from other peers", gap)
+        self.behind, self._caught_up, self._expect_seq = True, False, 0
+        self._reading += 1
+        with self._lock:
+            self._open_since = None
+            if self._cutter is not None:  # nothing more is cut from this reading
+                self._cutter.backlog.clear()
+                self._cutter.open_txs = []
+        sub, self._sub = self._sub, None
+        if sub is not None:  # not from inside its own callback: in a task of its own
+            self._unsubscribing = asyncio.ensure_future(self._unsubscribe(sub))
+        on_gap = self.on_gap
+        assert on_gap is not None
+        threading.Thread(target=on_gap, args=(gap,), name="govchain-stream-gap", daemon=True).start()
+
+    @staticmethod
+    async def _unsubscribe(sub: Any) -> None:
+        try:
+            await sub.unsubscribe()
+        except Exception as exc:  # the connection may be down; its messages are ignored anyway
+            log.debug("unsubscribing from the stream failed: %s", exc)
+
+    def drained(self) -> bool:
+        """Every batch cut so far went to the node (none waits in the queue)."""
+        return self._batches.empty()
 
     def _absorb(self, cutter: Cutter[T], was_empty: bool, cuts: list[CutBatch[T]]) -> None:
         """Hand cut batches to the node (caller holds the lock), and time the open batch from its first tx."""
