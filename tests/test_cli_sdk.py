@@ -171,3 +171,13 @@ def test_bench_summary_gives_median_and_spread() -> None:
     summary = summarise(runs)
     assert summary["machine_steal_pct"] == {"median": 10.5, "min": 9.0, "max": 12.0}
     assert summary["machine_idle_pct"] == {"median": 1.0, "min": 1.0, "max": 1.0}
+
+
+def test_network_status_says_why_a_peer_is_unhealthy() -> None:
+    from govchain.cli.network import _health
+
+    row = {"healthy": False, "catching_up": False, "error": "position_unknown"}
+    assert _health(row) == "no (position_unknown)"
+    assert _health({**row, "error": None}) == "no"  # not answering: nothing to say
+    assert _health({**row, "healthy": True, "error": None, "catching_up": True}) == "catching up"
+    assert _health({**row, "healthy": True, "error": None}) == "yes"

@@ -193,6 +193,7 @@ def test_status_metrics_and_blocks(env: tuple[TestClient, Node, KeyPair]) -> Non
     status = client.get("/v1/status").json()
     assert status["healthy"] and status["tx_count"] == 1 and status["suite"] == node.suite.name
     assert status["catching_up"] is False  # a solo node orders by itself: never behind
+    assert status["error"] is None and status["error_reason"] is None
     latest = client.get("/v1/blocks/latest").json()
     assert latest["header"]["height"] == status["height"]
     assert [t["id"] for t in latest["txs"]] == [tx.id.hex()]

@@ -394,7 +394,11 @@ def test_peers_disagreeing_on_the_stream_position_stop_the_catch_up(consortium: 
         node, _ = consortium.open(4, catch_up)
         assert catch_up.done.wait(60)
     assert catch_up.error is not None and catch_up.error.reason == POSITION_UNKNOWN
-    assert node.error is catch_up.error  # status: healthy false; no block is produced
+    assert node.error is catch_up.error  # no block is produced
+    with TestClient(create_app(node)) as client:
+        status = client.get("/v1/status").json()
+    assert status["healthy"] is False
+    assert (status["error"], status["error_reason"]) == ("CatchUpFailed", POSITION_UNKNOWN)
     assert node.height == consortium.peers[0][0].height  # the verified blocks are kept
     assert catch_up.position is None
 
@@ -456,6 +460,13 @@ def test_full_block_wire_form_round_trips(
     for broken in broken_values:
         with pytest.raises(ValueError):
             decode_full_block(codec.encode(broken))
+
+
+def test_a_catch_up_asks_for_ranges_peers_serve() -> None:
+    assert CatchUp(["http://127.0.0.1:1"]).blocks_per_request == 64
+    for bad in (0, -1, 257):
+        with pytest.raises(ValueError, match=r"blocks_per_request must be 1\.\.256"):
+            CatchUp(["http://127.0.0.1:1"], blocks_per_request=bad)
 
 
 def test_the_position_log_keeps_where_a_list_was_cut(tmp_path: Path) -> None:

@@ -51,6 +51,12 @@ READ_NOT_COMMITTED = "read_not_committed"
 _CBOR_BODY = {"requestBody": {"content": {CBOR: {"schema": {"type": "string", "format": "binary"}}}}}
 
 
+def _reason(error: BaseException | None) -> str | None:
+    """The reason code of a failure that carries one (e.g. a catch-up's `position_unknown`)."""
+    reason = getattr(error, "reason", None)
+    return reason if isinstance(reason, str) else None
+
+
 def create_app(node: Node) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -220,6 +226,7 @@ def create_app(node: Node) -> FastAPI:
             "healthy": node.error is None,
             "catching_up": not node.orderer.caught_up(),  # replaying an order others already made
             "error": None if node.error is None else type(node.error).__name__,
+            "error_reason": _reason(node.error),  # machine-readable, where the failure names one
             "version": __version__,
         }
 

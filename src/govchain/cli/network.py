@@ -380,7 +380,7 @@ def network_rotate_tls(
 
 def _health(row: dict[str, Any]) -> str:
     if not row["healthy"]:
-        return "no"
+        return f"no ({row['error']})" if row.get("error") else "no"
     return "catching up" if row["catching_up"] else "yes"
 
 

@@ -265,6 +265,11 @@ class CatchUp:
     gaps: int = 0  # holes met in the stream while running, each followed by a catch-up
     _gap_height: int = -1  # this peer's height at the last hole
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.blocks_per_request <= MAX_RANGE_BLOCKS:
+            asked = self.blocks_per_request
+            raise ValueError(f"blocks_per_request must be 1..{MAX_RANGE_BLOCKS}, not {asked}")
+
     def after_gap(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> None:
         """A running peer met messages it had still to read gone from the stream (the orderer calls this
         in a thread of its own, having stopped reading). Once the node has committed every batch cut

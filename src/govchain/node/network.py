@@ -636,6 +636,7 @@ def status(network: Network) -> list[dict[str, Any]]:
             "final_height": None,
             "diverged": None,
             "catching_up": None,
+            "error": None,  # why the peer stopped, as it reports it (a reason code where it has one)
             "tls_expires": None,
         }
         expiry = earliest_expiry(network.folder(node.org))
@@ -649,6 +650,7 @@ def status(network: Network) -> list[dict[str, Any]]:
                 pending=info["pending"],
                 healthy=bool(info["healthy"]),
                 catching_up=bool(info.get("catching_up")),
+                error=info.get("error_reason") or info.get("error"),
             )
             metrics = _metrics(httpx.get(f"{node.api_url}/metrics", timeout=2.0).text)
             row.update(
