@@ -165,6 +165,12 @@ def test_bench_summary_gives_median_and_spread() -> None:
     summary = summarise(runs)
     assert summary["final_tx_per_s"] == {"median": 35.0, "min": 20.0, "max": 100.0}
     assert summary["final_p99_ms"] == {"median": 25.0, "min": 10.0, "max": 40.0}
+    ratios = [0.162, 0.156, 0.159, 0.148, 0.145]  # the median of small ratios keeps its digits
+    assert summarise([{**runs[0], "tx_per_verify_core": r} for r in ratios])["tx_per_verify_core"] == {
+        "median": 0.156,
+        "min": 0.145,
+        "max": 0.162,
+    }
     assert "machine_steal_pct" not in summary  # no machine account in these runs
     for k, run in enumerate(runs):
         run["machine_cpu_pct"] = {"busy": 90.0 - k, "idle": 1.0, "steal": 9.0 + k}

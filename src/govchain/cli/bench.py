@@ -444,8 +444,9 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def _spread(values: list[float]) -> dict[str, float]:
+    """Rounded no coarser than the ratios (0.1xx): to one decimal, a ratio's median would read 0.2."""
     ordered = sorted(values)
-    return {"median": round(statistics.median(ordered), 1), "min": ordered[0], "max": ordered[-1]}
+    return {"median": round(statistics.median(ordered), 3), "min": ordered[0], "max": ordered[-1]}
 
 
 def _print_network_run(r: dict[str, Any]) -> None:
