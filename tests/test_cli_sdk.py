@@ -132,7 +132,7 @@ def test_bench_against_running_node(cli: CliRunner, node_url: str) -> None:
     assert report["committed"] == 600 and report["failed"] == 0
     assert report["tx_per_s"] > 0 and report["verify_per_s_core"] > 0
     assert 0 < report["p50_ms"] <= report["p95_ms"] <= report["p99_ms"]
-    assert set(report["machine_cpu_pct"]) == {"busy", "idle", "steal"}
+    assert set(report["machine_cpu_pct"]) == {"busy", "idle", "iowait", "steal"}
 
 
 def test_bench_runs_need_a_network() -> None:
@@ -146,13 +146,13 @@ def test_bench_reads_the_machines_own_cpu_account() -> None:
     # /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice
     before = machine_ticks("cpu  1000 0 200 5000 100 0 0 50 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
     after = machine_ticks("cpu  1700 10 290 5080 120 5 5 140 30 0\n")
-    assert before == {"busy": 1200, "idle": 5100, "steal": 50}
-    # spent: busy 810, idle 100, steal 90 of 1000 ticks (guest time is inside user already)
-    assert machine_shares(before, after) == {"busy": 81.0, "idle": 10.0, "steal": 9.0}
+    assert before == {"busy": 1200, "idle": 5000, "iowait": 100, "steal": 50}
+    # spent: busy 810, idle 80, I/O wait 20, steal 90 of 1000 ticks (guest time is inside user already)
+    assert machine_shares(before, after) == {"busy": 81.0, "idle": 8.0, "iowait": 2.0, "steal": 9.0}
     assert machine_ticks("intr 1 2 3\n") == {} and machine_ticks("cpu 1 2\n") == {}
     assert machine_shares({}, after) == {} and machine_shares(after, after) == {}
     live = machine_ticks()  # this machine's own /proc/stat
-    assert set(live) == {"busy", "idle", "steal"} and all(v >= 0 for v in live.values())
+    assert set(live) == {"busy", "idle", "iowait", "steal"} and all(v >= 0 for v in live.values())
 
 
 def test_bench_summary_gives_median_and_spread() -> None:
@@ -173,7 +173,7 @@ def test_bench_summary_gives_median_and_spread() -> None:
     }
     assert "machine_steal_pct" not in summary  # no machine account in these runs
     for k, run in enumerate(runs):
-        run["machine_cpu_pct"] = {"busy": 90.0 - k, "idle": 1.0, "steal": 9.0 + k}
+        run["machine_cpu_pct"] = {"busy": 90.0 - k, "idle": 1.0, "iowait": 0.0, "steal": 9.0 + k}
     summary = summarise(runs)
     assert summary["machine_steal_pct"] == {"median": 10.5, "min": 9.0, "max": 12.0}
     assert summary["machine_idle_pct"] == {"median": 1.0, "min": 1.0, "max": 1.0}

@@ -59,7 +59,7 @@ class BenchResult:
     clients: int
     node: str
     cores: int
-    machine_cpu_pct: dict[str, float]  # busy, idle and stolen shares of all cores during the run
+    machine_cpu_pct: dict[str, float]  # busy, idle, I/O wait and stolen shares of all cores during the run
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -83,10 +83,13 @@ def measure_verify_per_core(suite: Suite, seconds: float = 1.0) -> float:
     return count / elapsed
 
 
+MACHINE_KINDS = ("busy", "idle", "iowait", "steal")
+
+
 def machine_ticks(stat_text: str | None = None) -> dict[str, int]:
     """The machine's CPU time so far, all cores together, from /proc/stat's first line (in ticks):
-    `busy`, `idle` (idle and waiting for I/O) and `steal` (taken by the hypervisor for other
-    guests). Empty where /proc is not available."""
+    `busy`, `idle`, `iowait` (idle while a disk read or write is outstanding) and `steal` (taken by
+    the hypervisor for other guests). Empty where /proc is not available."""
     if stat_text is None:
         try:
             stat_text = Path("/proc/stat").read_text()
@@ -96,15 +99,15 @@ def machine_ticks(stat_text: str | None = None) -> dict[str, int]:
     if not fields or fields[0] != "cpu" or len(fields) < 9:
         return {}
     user, nice, system, idle, iowait, irq, softirq, steal = (int(f) for f in fields[1:9])
-    return {"busy": user + nice + system + irq + softirq, "idle": idle + iowait, "steal": steal}
+    return {"busy": user + nice + system + irq + softirq, "idle": idle, "iowait": iowait, "steal": steal}
 
 
 def machine_shares(before: dict[str, int], after: dict[str, int]) -> dict[str, float]:
     """Each kind's share (percent) of all cores' time between two `machine_ticks` readings.
 
-    On a shared machine, `steal` says how much of the cores the run never had, and `idle`
-    whether the run was bound by the CPU at all (near 0: it was)."""
-    spent = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in ("busy", "idle", "steal")}
+    On a shared machine, `steal` says how much of the cores the run never had, and `idle` and
+    `iowait` whether the run was bound by the CPU at all (both near 0: it was)."""
+    spent = {kind: after.get(kind, 0) - before.get(kind, 0) for kind in MACHINE_KINDS}
     total = sum(spent.values())
     if not before or not after or total <= 0:
         return {}
@@ -419,6 +422,7 @@ def _bench_network(directory: Path, txs: int, batch: int, clients: int, as_json:
             ("final_tx_per_s", "finalised tx/s"),
             ("final_p99_ms", "finality p99 ms"),
             ("machine_idle_pct", "machine idle %"),
+            ("machine_iowait_pct", "I/O wait %"),
             ("machine_steal_pct", "stolen %"),
         )
         for key, label in labels:
@@ -436,7 +440,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
     for key in SUMMARISED:
         summary[key] = _spread([float(r[key]) for r in results])
-    for kind in ("idle", "steal"):  # the machine's own account, where /proc gave one in every run
+    for kind in ("idle", "iowait", "steal"):  # the machine's own account, where /proc gave one in every run
         shares = [r.get("machine_cpu_pct", {}).get(kind) for r in results]
         if all(share is not None for share in shares):
             summary[f"machine_{kind}_pct"] = _spread([float(share) for share in shares])
@@ -474,5 +478,6 @@ def _print_machine(machine: dict[str, float]) -> None:
     if machine:
         console.print(
             f"  machine CPU     busy {machine['busy']} %, idle {machine['idle']} %, "
+            f"I/O wait {machine['iowait']} %, "
             f"stolen {machine['steal']} % (by the hypervisor; all cores, during the run)"
         )
