@@ -102,21 +102,26 @@ async def _forget(admin: Admin, network: Network, org: str, timeout: float) -> F
         if config.get("num_replicas", 1) > network.replicas:
             fewer = {**config, "num_replicas": network.replicas}
             check(await admin.request(f"$JS.API.STREAM.UPDATE.{name}", fewer), f"stream {name}")
-    return await _settled(admin, names, org, network.replicas, timeout)
+    return await _settled(admin, names, org, network.replicas, len(network.orgs), timeout)
 
 
 async def _settled(
-    admin: Admin, names: tuple[str, ...], org: str, replicas: int, timeout: float
+    admin: Admin, names: tuple[str, ...], org: str, replicas: int, servers: int, timeout: float
 ) -> Forgotten:
-    """Wait until no stream has a replica on the departed server and each has its full count."""
+    """Wait until no stream has a replica on the departed server, each has its full count, and the
+    meta group counts the remaining servers only (it learns of the removal a moment later)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
         placed = {name: placed_on(await admin.request(f"$JS.API.STREAM.INFO.{name}")) for name in names}
         jsz = await admin.system_request("$SYS.REQ.SERVER.PING.JSZ", {})
         meta = (jsz.get("data") or {}).get("meta_cluster") or {}
-        if all(org not in where and len(where) == replicas for where in placed.values()):
-            return Forgotten(placed, replicas, int(meta.get("cluster_size", 0)))
+        size = int(meta.get("cluster_size", 0))
+        if size == servers and all(org not in where and len(where) == replicas for where in placed.values()):
+            return Forgotten(placed, replicas, size)
         if loop.time() > deadline:
-            raise NetworkError("nats_unsettled", f"replicas not settled after {timeout:.0f} s: {placed}")
+            raise NetworkError(
+                "nats_unsettled",
+                f"not settled after {timeout:.0f} s: replicas {placed}, meta group of {size} servers",
+            )
         await asyncio.sleep(0.5)
