@@ -36,6 +36,8 @@ cleanup() {
   for i in $(seq 1 $ORGS); do
     ip netns pids "gc-org$i" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
     ip netns del "gc-org$i" 2>/dev/null || true
+    # a namespace is freed (and its veth pair with it) only once its last process is gone
+    ip link del "gcv$i" 2>/dev/null || true
   done
   ip link del "$BRIDGE" 2>/dev/null || true
 }

@@ -48,6 +48,11 @@ class ChainInfo:
     genesis: bytes
 
 
+RETRY_FOR_S = 30.0  # how long a submission refused as `overloaded` is retried
+RETRY_FIRST_PAUSE_S = 0.25
+RETRY_MAX_PAUSE_S = 4.0
+
+
 @dataclass(frozen=True, slots=True)
 class Submitted:
     """What became of one transaction: committed (with height and result code) or not."""
@@ -145,9 +150,44 @@ class Client:
         return result
 
     def submit_many(
-        self, txs: Sequence[SignedTx], wait: bool = True, timeout: float = 30.0
+        self,
+        txs: Sequence[SignedTx],
+        wait: bool = True,
+        timeout: float = 30.0,
+        retry_for: float = RETRY_FOR_S,
     ) -> list[Submitted]:
-        """Submit in one request; each transaction gets its own outcome."""
+        """Submit in one request; each transaction gets its own outcome.
+
+        Transactions the node refused as `overloaded` (its queue was full, or the ordering
+        service did not acknowledge them, e.g. while a nats-server fails over) are sent again,
+        the same signed bytes, with growing pauses for up to `retry_for` seconds. That cannot
+        commit one twice: the chain drops a transaction id it has seen as `replayed`. One
+        ordered after all (only its acknowledgement was lost) comes back as `replayed`, and is
+        then reported as the committed transaction it is.
+        """
+        results = self._submit_once(txs, wait, timeout)
+        deadline = time.monotonic() + retry_for
+        pause = RETRY_FIRST_PAUSE_S
+        while True:
+            again = [i for i, r in enumerate(results) if r.status == "rejected" and r.code == "overloaded"]
+            if not again or time.monotonic() + pause > deadline:
+                return results
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_PAUSE_S)
+            retried = self._submit_once([txs[i] for i in again], wait, timeout)
+            for i, result in zip(again, retried, strict=True):
+                results[i] = self._committed_meanwhile(result) if result.code == "replayed" else result
+
+    def _committed_meanwhile(self, result: Submitted) -> Submitted:
+        """A retried transaction refused as replayed: the earlier attempt was ordered after all."""
+        try:
+            found = self._request("GET", f"/v1/txs/{result.tx_id.hex()}")
+        except SdkError:
+            return result
+        outcome = found["result"]
+        return Submitted(result.tx_id, "committed", outcome["code"], outcome["message"], found["height"])
+
+    def _submit_once(self, txs: Sequence[SignedTx], wait: bool, timeout: float) -> list[Submitted]:
         reply = self._request(
             "POST",
             "/v1/txs/batch",
