@@ -440,7 +440,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     summary: dict[str, dict[str, float]] = {}
     for key in SUMMARISED:
         summary[key] = _spread([float(r[key]) for r in results])
-    for kind in ("idle", "iowait", "steal"):  # the machine's own account, where /proc gave one in every run
+    for kind in MACHINE_KINDS[1:]:  # the machine's own account (not busy), where /proc gave one in every run
         shares = [r.get("machine_cpu_pct", {}).get(kind) for r in results]
         if all(share is not None for share in shares):
             summary[f"machine_{kind}_pct"] = _spread([float(share) for share in shares])

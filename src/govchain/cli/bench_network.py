@@ -15,8 +15,9 @@ client's own (`bench`), which shares the same cores. On a shared machine this
 says where the cores went, which the throughput alone cannot. So does the
 machine's own account over the same time (`machine_cpu_pct`, from /proc/stat):
 how much of all cores was busy, idle, waiting for the disk, or stolen by the
-hypervisor for other guests. When idle is near zero the run was bound by the CPU, and its throughput
-is the cores it actually had divided by the CPU each transaction cost.
+hypervisor for other guests. When idle is near zero the run was bound by the
+CPU, and its throughput is the cores it actually had divided by the CPU each
+transaction cost.
 """
 
 from __future__ import annotations

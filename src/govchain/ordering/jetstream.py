@@ -392,7 +392,7 @@ class JetStreamOrderer(Generic[T]):
         self.behind = False  # the stream cannot give this peer its next block: catch up from peers
         self._expect_seq = 0  # the stream sequence the next message must have (0: not reading)
         self._sub: Any = None  # the stream subscription while reading
-        self._unsubscribing: asyncio.Future[None] | None = None
+        self._unsubscribing: asyncio.Future[None] | None = None  # held so the task is not collected
         self._reading = 0  # counts subscriptions to the stream; only the latest one's messages count
         # Called (in a thread of its own) when a running reader meets messages it had still to read
         # gone from the stream: reading stops, and the caller fetches the missing blocks elsewhere and

@@ -22,6 +22,7 @@ import httpx
 
 from govchain import codec
 from govchain.crypto import KeyPair, Suite, get_suite
+from govchain.ledger import errors
 from govchain.ledger.transactions import SignedTx, make_tx
 from govchain.verify.receipt import Verdict, verify_receipt
 
@@ -169,14 +170,14 @@ class Client:
         deadline = time.monotonic() + retry_for
         pause = RETRY_FIRST_PAUSE_S
         while True:
-            again = [i for i, r in enumerate(results) if r.status == "rejected" and r.code == "overloaded"]
+            again = [i for i, r in enumerate(results) if r.code == errors.OVERLOADED]
             if not again or time.monotonic() + pause > deadline:
                 return results
             time.sleep(pause)
             pause = min(pause * 2, RETRY_MAX_PAUSE_S)
             retried = self._submit_once([txs[i] for i in again], wait, timeout)
             for i, result in zip(again, retried, strict=True):
-                results[i] = self._committed_meanwhile(result) if result.code == "replayed" else result
+                results[i] = self._committed_meanwhile(result) if result.code == errors.REPLAYED else result
 
     def _committed_meanwhile(self, result: Submitted) -> Submitted:
         """A retried transaction refused as replayed: the earlier attempt was ordered after all."""
