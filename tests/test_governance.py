@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -55,15 +56,19 @@ def wait_height(env: Env, height: int) -> None:
     assert env.node.height >= height, (env.node.error, env.node.pending(), replies[-3:])
 
 
-_members: dict[int, Any] = {}
+_members: dict[int, tuple[weakref.ref[Env], Any]] = {}
 
 
 def env_member(env: Env) -> Any:
-    if id(env) not in _members:
+    """One enrolled member per test's chain. Keyed by id(), which a later Env may reuse once this
+    one is gone: the entry counts only while it still names this very Env (a reused id gave a gm
+    chain an intl test's key, refused as bad_signature)."""
+    found = _members.get(id(env))
+    if found is None or found[0]() is not env:
         keys, cert = env.new_member("org1", "client", "filler")
         env.enroll(keys, cert)
-        _members[id(env)] = keys
-    return _members[id(env)]
+        found = _members[id(env)] = (weakref.ref(env), keys)
+    return found[1]
 
 
 def test_block_size_changes_at_its_height_after_enough_votes(env: Env) -> None:
