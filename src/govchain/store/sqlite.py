@@ -4,12 +4,16 @@
   is on disk, so a transaction acknowledged as committed survives kill -9 and power loss.
 - One writer connection (the block executor's thread); every other thread reads
   through its own connection, which WAL lets run beside the writer.
-- Tables: `meta` (genesis), `blocks`, `txs` (keyed by their index in the chain's
-  Merkle log, which is also their global order), `state` (latest value of each
-  key, with the height that wrote it), `block_writes` (every version: what each
-  block wrote, one row per block, so a block's history costs one append rather
-  than a row per key), `log_nodes` (perfect subtrees of the log),
-  `state_parts` (what a block's state root is made of, once state is provable).
+- Tables: `meta` (genesis, schema version, merged height), `blocks`, `txs` (keyed by
+  their index in the chain's Merkle log, which is also their global order), `tx_ids`
+  (transaction id -> log index), `state` (latest value of each key, with the height
+  that wrote it), `block_writes` (every version: what each block wrote, one row per
+  block, so a block's history costs one append rather than a row per key),
+  `log_nodes` (perfect subtrees of the log), `state_parts` (what a block's state
+  root is made of, once state is provable).
+- `state` and `tx_ids` are keyed by random byte strings, so they lag behind the
+  blocks: the recent layer (`store/recent.py`) answers for the blocks not yet merged,
+  and merges fold its keys into them in key order, a slice with each block commit.
 - Page cache and WAL checkpoints are sized for blocks of thousands of random keys:
   a small cache and frequent checkpoints rewrite the same index pages many times.
 - Byte strings are bound through an identity adapter: without one, sqlite3 looks for
@@ -29,17 +33,30 @@ from pathlib import Path
 
 import cbor2
 
+from govchain.store import recent
+
 # Identity adapter: sqlite3 then finds `bytes` in its adapter table at once instead of
 # probing `__adapt__` / `__conform__` (two failed attribute lookups) for every parameter.
 sqlite3.register_adapter(bytes, bytes)
 
 log = logging.getLogger("govchain.store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CACHE_KIB = 262_144  # the writer's page cache (256 MiB, used as the database grows); readers keep the default
 CHECKPOINT_PAGES = 16_384  # checkpoint the WAL once it holds this many pages (64 MiB)
+RECENT_ENTRIES = 65_536  # merge the recent layer into the indexes once it holds this many keys and ids
+MERGE_SLICE = 8_192  # keys and ids merged with each block commit while a merge is under way
 
-_SCHEMA = """
+_SCHEMA_TXS = """CREATE TABLE IF NOT EXISTS txs (
+    log_index INTEGER PRIMARY KEY,
+    id BLOB NOT NULL,
+    height INTEGER NOT NULL,
+    envelope BLOB NOT NULL,
+    result BLOB NOT NULL,
+    message TEXT NOT NULL
+)"""
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS blocks (
     height INTEGER PRIMARY KEY,
@@ -48,14 +65,8 @@ CREATE TABLE IF NOT EXISTS blocks (
     signatures BLOB NOT NULL,
     frontier BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS txs (
-    log_index INTEGER PRIMARY KEY,
-    id BLOB NOT NULL UNIQUE,
-    height INTEGER NOT NULL,
-    envelope BLOB NOT NULL,
-    result BLOB NOT NULL,
-    message TEXT NOT NULL
-);
+{_SCHEMA_TXS};
+CREATE TABLE IF NOT EXISTS tx_ids (id BLOB PRIMARY KEY, log_index INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS state (key BLOB PRIMARY KEY, value BLOB NOT NULL, height INTEGER NOT NULL)
     WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS block_writes (height INTEGER PRIMARY KEY, writes BLOB NOT NULL);
@@ -102,12 +113,35 @@ class BlockWrite:
     state_parts: bytes | None = None  # CBOR [previous state root, write-set root, provable root]
 
 
+@dataclass(slots=True)
+class _Merge:
+    """A merge under way: the frozen segment's entries in key order, and how far they got."""
+
+    top: int  # the last block in it: the merged height once it is done
+    state: list[tuple[bytes, bytes | None, int]]
+    ids: list[tuple[bytes, int]]
+    state_done: int = 0
+    ids_done: int = 0
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self, path: Path, recent_entries: int = RECENT_ENTRIES, merge_slice: int = MERGE_SLICE
+    ) -> None:
         self.path = path
         self._local = threading.local()
         self._snapshot_lock = threading.Lock()
         self.open_snapshots = 0  # threads inside `snapshot()` now
+        self._recent_entries = recent_entries
+        self._merge_slice = merge_slice
+        # The recent layer: a frozen segment being merged (if any), then the newer segments.
+        # Replaced, never changed in place, under `_view_lock` together with each commit.
+        self._view_lock = threading.Lock()
+        self._frozen: recent.Segment | None = None
+        self._active: recent.View = ()
+        self._view: recent.View = ()
+        self._merge: _Merge | None = None
+        self._top = -1  # the last committed block
         self._writer = self._connect(synchronous="FULL")
         self._writer.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._writer.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
@@ -116,10 +150,43 @@ class Store:
         if version is None:
             with self._writer:
                 self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION).encode(),))
-        elif int(version) in (1, 2):
-            self._migrate_history()
-        elif int(version) != SCHEMA_VERSION:
-            raise RuntimeError(f"{path}: schema version {int(version)} is not {SCHEMA_VERSION}")
+                self._writer.execute("INSERT INTO meta VALUES ('merged_height', ?)", (b"-1",))
+        else:
+            if int(version) in (1, 2):
+                self._migrate_history()
+                version = b"3"
+            if int(version) == 3:
+                self._migrate_tx_ids()
+            elif int(version) != SCHEMA_VERSION:
+                raise RuntimeError(f"{path}: schema version {int(version)} is not {SCHEMA_VERSION}")
+        self._rebuild_recent()
+
+    def _rebuild_recent(self) -> None:
+        """Hold the blocks above the merged height in the recent layer again (after a restart).
+
+        Their writes and transactions are on disk; only the indexes lag. A merge that a crash
+        cut short is simply done again: it writes the same values."""
+        merged = int(self.meta_get("merged_height") or b"-1")
+        c = self._writer
+        state: dict[bytes, tuple[bytes | None, int]] = {}
+        for height, writes in c.execute(
+            "SELECT height, writes FROM block_writes WHERE height > ? ORDER BY height", (merged,)
+        ):
+            for key, value in cbor2.loads(writes):
+                state[bytes(key)] = (None if value is None else bytes(value), int(height))
+        ids: dict[bytes, int] = {}
+        for tx_id, log_index, height in c.execute(
+            "SELECT id, log_index, height FROM txs ORDER BY log_index DESC"
+        ):
+            if height <= merged:
+                break
+            ids[bytes(tx_id)] = int(log_index)
+        top = c.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
+        self._top = merged if top is None else int(top)
+        self._active = (recent.Segment(state, ids),) if state or ids else ()
+        self._frozen, self._merge = None, None
+        self._view = self._active
+        self._maybe_freeze()
 
     def _migrate_history(self) -> None:
         """Versions 1 and 2 kept one `state_history` row per written key (keyed by (key, height)
@@ -147,6 +214,30 @@ class Store:
             c.execute("ROLLBACK")
             raise
 
+    def _migrate_tx_ids(self) -> None:
+        """Version 3 indexed transaction ids inside `txs` (a UNIQUE column, written with every
+        block); version 4 keeps them in `tx_ids`, merged in batches. SQLite cannot drop a
+        column's UNIQUE index, so `txs` is copied once, atomically."""
+        c = self._writer
+        log.warning(
+            "%s: moving the transaction-id index to schema version 4, once (a large store takes a while)",
+            self.path,
+        )
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(_SCHEMA_TXS.replace("TABLE IF NOT EXISTS txs", "TABLE txs_v4"))
+            c.execute("INSERT INTO txs_v4 SELECT log_index, id, height, envelope, result, message FROM txs")
+            c.execute("DROP TABLE txs")
+            c.execute("ALTER TABLE txs_v4 RENAME TO txs")
+            c.execute("INSERT OR REPLACE INTO tx_ids SELECT id, log_index FROM txs ORDER BY id")
+            top = c.execute("SELECT COALESCE(MAX(height), -1) FROM blocks").fetchone()[0]
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('merged_height', ?)", (str(top).encode(),))
+            c.execute("UPDATE meta SET v = ? WHERE k = 'schema'", (str(SCHEMA_VERSION).encode(),))
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
     def _connect(self, synchronous: str = "NORMAL") -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -167,8 +258,12 @@ class Store:
     # --- writes (the executor's thread only) ---------------------------------------
 
     def commit_block(self, block: BlockWrite) -> None:
-        """Write a whole block, or nothing (a crash mid-way rolls back on reopen)."""
+        """Write a whole block, or nothing (a crash mid-way rolls back on reopen).
+
+        The same database transaction carries the next slice of a merge under way, and the
+        block's keys and ids join the recent layer as it commits (one step for readers)."""
         c = self._writer
+        merge = self._merge
         c.execute("BEGIN IMMEDIATE")
         try:
             c.execute(
@@ -176,12 +271,6 @@ class Store:
                 (block.height, block.hash, block.header, block.signatures, block.frontier),
             )
             c.executemany("INSERT INTO txs VALUES (?, ?, ?, ?, ?, ?)", block.txs)
-            height, writes = block.height, block.writes.items()
-            c.executemany(
-                "INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
-                ((k, v, height) for k, v in writes if v is not None),
-            )
-            c.executemany("DELETE FROM state WHERE key = ?", ((k,) for k, v in writes if v is None))
             if block.writes:
                 history = (block.height, _encode_writes(sorted(block.writes.items())))
                 c.execute("INSERT OR REPLACE INTO block_writes VALUES (?, ?)", history)
@@ -189,10 +278,54 @@ class Store:
             if block.state_parts is not None:
                 parts = (block.height, block.state_parts)
                 c.execute("INSERT OR REPLACE INTO state_parts VALUES (?, ?)", parts)
-            c.execute("COMMIT")
+            progress = self._merge_slice_into(c, merge) if merge is not None else None
+            height = block.height
+            segment = recent.Segment(
+                {k: (v, height) for k, v in block.writes.items()}, {row[1]: row[0] for row in block.txs}
+            )
+            with self._view_lock:  # readers starting a snapshot see the block and its keys, or neither
+                c.execute("COMMIT")
+                self._top = height
+                if segment.size:
+                    self._active = recent.push(self._active, segment)
+                if merge is not None and progress is not None:
+                    merge.state_done, merge.ids_done = progress
+                    if progress == (len(merge.state), len(merge.ids)):
+                        self._frozen, self._merge = None, None
+                self._view = self._active if self._frozen is None else (self._frozen, *self._active)
         except BaseException:
-            c.execute("ROLLBACK")
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
+        self._maybe_freeze()
+
+    def _merge_slice_into(self, c: sqlite3.Connection, merge: _Merge) -> tuple[int, int]:
+        """Write the next slice of the merge under way; returns how far it will have got.
+
+        Slices follow key order, so one slice touches only its stretch of each index."""
+        state_end = min(len(merge.state), merge.state_done + self._merge_slice)
+        ids_end = min(len(merge.ids), merge.ids_done + self._merge_slice)
+        rows = merge.state[merge.state_done : state_end]
+        c.executemany("INSERT OR REPLACE INTO state VALUES (?, ?, ?)", (r for r in rows if r[1] is not None))
+        c.executemany("DELETE FROM state WHERE key = ?", ((r[0],) for r in rows if r[1] is None))
+        c.executemany("INSERT OR REPLACE INTO tx_ids VALUES (?, ?)", merge.ids[merge.ids_done : ids_end])
+        if (state_end, ids_end) == (len(merge.state), len(merge.ids)):
+            c.execute("UPDATE meta SET v = ? WHERE k = 'merged_height'", (str(merge.top).encode(),))
+        return state_end, ids_end
+
+    def _maybe_freeze(self) -> None:
+        """Start a merge once the recent layer is large enough and no merge is under way."""
+        if self._merge is not None or recent.size(self._active) < self._recent_entries:
+            return
+        frozen = recent.join(self._active)
+        merge = _Merge(
+            self._top,
+            sorted((k, v, h) for k, (v, h) in frozen.state.items()),
+            sorted(frozen.ids.items()),
+        )
+        with self._view_lock:  # the same keys and values, in one segment instead of several
+            self._frozen, self._active, self._merge = frozen, (), merge
+            self._view = (frozen,)
 
     def set_signatures(self, height: int, signatures: bytes) -> None:
         """Replace a committed block's header signatures (finality adds peers' signatures later).
@@ -209,9 +342,14 @@ class Store:
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
-        """Reads inside see one committed state (this thread's connection, one read transaction)."""
+        """Reads inside see one committed state (this thread's connection, one read transaction).
+
+        The read transaction starts, and the recent layer is taken, while no block commits."""
         conn = self._reader()
-        conn.execute("BEGIN")
+        with self._view_lock:
+            conn.execute("BEGIN")
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchone()  # a read fixes what it sees
+            self._local.view = self._view
         with self._snapshot_lock:
             self.open_snapshots += 1
         self._local.snapshot = True
@@ -219,6 +357,7 @@ class Store:
             yield
         finally:
             self._local.snapshot = False
+            self._local.view = None
             with self._snapshot_lock:
                 self.open_snapshots -= 1
             conn.execute("COMMIT")
@@ -257,23 +396,42 @@ class Store:
         row = self._reader().execute("SELECT * FROM blocks WHERE hash = ?", (block_hash,)).fetchone()
         return None if row is None else StoredBlock(*row)
 
+    def _recent(self) -> recent.View:
+        """The recent layer this thread reads: the one its snapshot took, or the latest."""
+        if self.open_snapshots:
+            view: recent.View | None = getattr(self._local, "view", None)
+            if view is not None:
+                return view
+        return self._view
+
     def has_tx(self, tx_id: bytes) -> bool:
-        return self._reader().execute("SELECT 1 FROM txs WHERE id = ?", (tx_id,)).fetchone() is not None
+        return bool(self.known_txs([tx_id]))
 
     def known_txs(self, tx_ids: Sequence[bytes]) -> set[bytes]:
         """The subset of `tx_ids` already committed, in few queries."""
-        found: set[bytes] = set()
+        view = self._recent()  # before the database: a merge only ever moves ids from it to there
+        found = set(recent.find_ids(view, tx_ids))
+        rest = [tx_id for tx_id in tx_ids if tx_id not in found]
         conn = self._reader()
-        for i in range(0, len(tx_ids), 500):
-            chunk = tx_ids[i : i + 500]
+        for i in range(0, len(rest), 500):
+            chunk = rest[i : i + 500]
             marks = ",".join("?" * len(chunk))
             found.update(
-                bytes(r[0]) for r in conn.execute(f"SELECT id FROM txs WHERE id IN ({marks})", chunk)
+                bytes(r[0]) for r in conn.execute(f"SELECT id FROM tx_ids WHERE id IN ({marks})", chunk)
             )
         return found
 
     def tx(self, tx_id: bytes) -> StoredTx | None:
-        row = self._reader().execute("SELECT * FROM txs WHERE id = ?", (tx_id,)).fetchone()
+        log_index = recent.find_ids(self._recent(), (tx_id,)).get(tx_id)
+        if log_index is not None:
+            return self.tx_at(log_index)
+        row = (
+            self._reader()
+            .execute(
+                "SELECT t.* FROM tx_ids i JOIN txs t ON t.log_index = i.log_index WHERE i.id = ?", (tx_id,)
+            )
+            .fetchone()
+        )
         return None if row is None else StoredTx(*row)
 
     def tx_at(self, log_index: int) -> StoredTx | None:
@@ -291,26 +449,42 @@ class Store:
         return int(row[0])
 
     def state_get(self, key: bytes) -> bytes | None:
+        found = recent.get(self._recent(), key)
+        if found is not None:
+            return found[0]
         row = self._reader().execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
     def state_scan(self, prefix: bytes, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
-        """Keys starting with `prefix`, in key order (or from the last key down with `reverse`)."""
+        """Keys starting with `prefix`, in key order (or from the last key down with `reverse`).
+
+        Each key the recent layer holds can displace at most one of the database's rows, so
+        asking the database for that many more rows than `limit` is always enough."""
         upper = _prefix_upper_bound(prefix)
+        layer = recent.scan(self._recent(), prefix, upper)
         order = "DESC" if reverse else "ASC"
+        wanted = limit + len(layer)
         if upper is None:
             rows = self._reader().execute(
-                f"SELECT key, value FROM state WHERE key >= ? ORDER BY key {order} LIMIT ?", (prefix, limit)
+                f"SELECT key, value FROM state WHERE key >= ? ORDER BY key {order} LIMIT ?", (prefix, wanted)
             )
         else:
             rows = self._reader().execute(
                 f"SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key {order} LIMIT ?",
-                (prefix, upper, limit),
+                (prefix, upper, wanted),
             )
-        return [(bytes(k), bytes(v)) for k, v in rows]
+        if not layer:
+            return [(bytes(k), bytes(v)) for k, v in rows]
+        found: dict[bytes, bytes | None] = {bytes(k): bytes(v) for k, v in rows}
+        found.update(layer)
+        live = {k: v for k, v in found.items() if v is not None}
+        return sorted(live.items(), reverse=reverse)[:limit]
 
     def state_height(self, key: bytes) -> int | None:
         """The height of the block that last wrote a live key (None if absent or deleted)."""
+        found = recent.get(self._recent(), key)
+        if found is not None:
+            return None if found[0] is None else found[1]
         row = self._reader().execute("SELECT height FROM state WHERE key = ?", (key,)).fetchone()
         return None if row is None else int(row[0])
 
