@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON instead of a table"
 
 GIL_INTERVAL_ENV = "GOVCHAIN_GIL_INTERVAL_MS"
 DEFAULT_GIL_INTERVAL_MS = 20.0
+GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections (Python's default: 700)
 
 
 def tune_node_process() -> None:
@@ -46,6 +48,19 @@ def tune_node_process() -> None:
     sys.setswitchinterval(interval_ms / 1000)
 
 
+def freeze_startup_objects() -> None:
+    """Keep what start-up made (modules, the web app, the node) out of the garbage collector's
+    passes, and collect the young generation less often.
+
+    A full pass walks every tracked object, and in a busy peer those passes mostly walked
+    start-up objects that live as long as the process. Measured with `gc.callbacks` on each
+    peer of a 4-org network over 64,000 transactions: 1.0 s of collection out of about 16 s
+    of CPU before, 0.36 s after (README, "Performance")."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def serve(app: Any, host: str, port: int) -> None:
     """Serve a node's API until Ctrl+C or SIGTERM, then return, so that the caller's cleanup
     (stopping the node, its worker processes) runs either way.
@@ -65,6 +80,7 @@ def serve(app: Any, host: str, port: int) -> None:
         # Open live feeds (server-sent events) never finish by themselves: give them a moment,
         # then close them, so a stop request ends the node even with a portal open.
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
+        freeze_startup_objects()
         uvicorn.Server(config).run()
     except SystemExit as exc:
         if exc.code not in (0, None):
