@@ -14,6 +14,7 @@
 - `state` and `tx_ids` are keyed by random byte strings, so they lag behind the
   blocks: the recent layer (`store/recent.py`) answers for the blocks not yet merged,
   and merges fold its keys into them in key order, a slice with each block commit.
+  The layer lives in the process that opened the store, so one process owns a store.
 - Page cache and WAL checkpoints are sized for blocks of thousands of random keys:
   a small cache and frequent checkpoints rewrite the same index pages many times.
 - Byte strings are bound through an identity adapter: without one, sqlite3 looks for
