@@ -459,27 +459,24 @@ class Store:
     def state_scan(self, prefix: bytes, limit: int, reverse: bool = False) -> list[tuple[bytes, bytes]]:
         """Keys starting with `prefix`, in key order (or from the last key down with `reverse`).
 
-        Each key the recent layer holds can displace at most one of the database's rows, so
-        asking the database for that many more rows than `limit` is always enough."""
+        The database's rows and the recent layer's keys are merged in order, and the rows are
+        read only as far as the answer needs (the layer may hold many keys under a prefix)."""
         upper = _prefix_upper_bound(prefix)
         layer = recent.scan(self._recent(), prefix, upper)
         order = "DESC" if reverse else "ASC"
-        wanted = limit + len(layer)
-        if upper is None:
-            rows = self._reader().execute(
-                f"SELECT key, value FROM state WHERE key >= ? ORDER BY key {order} LIMIT ?", (prefix, wanted)
-            )
-        else:
-            rows = self._reader().execute(
-                f"SELECT key, value FROM state WHERE key >= ? AND key < ? ORDER BY key {order} LIMIT ?",
-                (prefix, upper, wanted),
-            )
+        where = "key >= ?" if upper is None else "key >= ? AND key < ?"
+        bounds = (prefix,) if upper is None else (prefix, upper)
+        conn = self._reader()
         if not layer:
+            rows = conn.execute(
+                f"SELECT key, value FROM state WHERE {where} ORDER BY key {order} LIMIT ?", (*bounds, limit)
+            )
             return [(bytes(k), bytes(v)) for k, v in rows]
-        found: dict[bytes, bytes | None] = {bytes(k): bytes(v) for k, v in rows}
-        found.update(layer)
-        live = {k: v for k, v in found.items() if v is not None}
-        return sorted(live.items(), reverse=reverse)[:limit]
+        cursor = conn.execute(f"SELECT key, value FROM state WHERE {where} ORDER BY key {order}", bounds)
+        try:
+            return _merge_in_order(cursor, layer, limit, reverse)
+        finally:
+            cursor.close()
 
     def state_height(self, key: bytes) -> int | None:
         """The height of the block that last wrote a live key (None if absent or deleted)."""
@@ -510,6 +507,40 @@ class Store:
             if node is not None:
                 found[(level, index)] = node
         return found
+
+
+def _merge_in_order(
+    rows: Iterable[tuple[bytes, bytes]], layer: dict[bytes, bytes | None], limit: int, reverse: bool
+) -> list[tuple[bytes, bytes]]:
+    """The first `limit` live keys of the rows (in key order, or reversed) with the layer's entries
+    put over them: a layer key replaces the row with the same key, and None deletes it."""
+    keys = sorted(layer, reverse=reverse)
+    out: list[tuple[bytes, bytes]] = []
+    i = 0
+
+    def take(key: bytes) -> None:
+        value = layer[key]
+        if value is not None:
+            out.append((key, value))
+
+    for raw_key, raw_value in rows:
+        key = bytes(raw_key)
+        while i < len(keys) and (keys[i] > key if reverse else keys[i] < key) and len(out) < limit:
+            take(keys[i])
+            i += 1
+        if len(out) >= limit:
+            return out
+        if i < len(keys) and keys[i] == key:
+            take(key)
+            i += 1
+        else:
+            out.append((key, bytes(raw_value)))
+        if len(out) >= limit:
+            return out
+    while i < len(keys) and len(out) < limit:
+        take(keys[i])
+        i += 1
+    return out
 
 
 def _encode_writes(writes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
