@@ -116,8 +116,9 @@ class BlockWrite:
 
 @dataclass(slots=True)
 class _Merge:
-    """A merge under way: the frozen segment's entries in key order, and how far they got."""
+    """A merge under way: the frozen segment, its entries in key order, and how far they got."""
 
+    segment: recent.Segment  # read before the newer segments until the merge is done
     top: int  # the last block in it: the merged height once it is done
     state: list[tuple[bytes, bytes | None, int]]
     ids: list[tuple[bytes, int]]
@@ -135,10 +136,9 @@ class Store:
         self.open_snapshots = 0  # threads inside `snapshot()` now
         self._recent_entries = recent_entries
         self._merge_slice = merge_slice
-        # The recent layer: a frozen segment being merged (if any), then the newer segments.
+        # The recent layer: the segment being merged (if any), then the newer segments.
         # Replaced, never changed in place, under `_view_lock` together with each commit.
         self._view_lock = threading.Lock()
-        self._frozen: recent.Segment | None = None
         self._active: recent.View = ()
         self._view: recent.View = ()
         self._merge: _Merge | None = None
@@ -185,7 +185,7 @@ class Store:
         top = c.execute("SELECT MAX(height) FROM blocks").fetchone()[0]
         self._top = merged if top is None else int(top)
         self._active = (recent.Segment(state, ids),) if state or ids else ()
-        self._frozen, self._merge = None, None
+        self._merge = None
         self._view = self._active
         self._maybe_freeze()
 
@@ -292,8 +292,8 @@ class Store:
                 if merge is not None and progress is not None:
                     merge.state_done, merge.ids_done = progress
                     if progress == (len(merge.state), len(merge.ids)):
-                        self._frozen, self._merge = None, None
-                self._view = self._active if self._frozen is None else (self._frozen, *self._active)
+                        self._merge = None
+                self._view = self._active if self._merge is None else (self._merge.segment, *self._active)
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
@@ -320,12 +320,13 @@ class Store:
             return
         frozen = recent.join(self._active)
         merge = _Merge(
+            frozen,
             self._top,
             sorted((k, v, h) for k, (v, h) in frozen.state.items()),
             sorted(frozen.ids.items()),
         )
         with self._view_lock:  # the same keys and values, in one segment instead of several
-            self._frozen, self._active, self._merge = frozen, (), merge
+            self._active, self._merge = (), merge
             self._view = (frozen,)
 
     def set_signatures(self, height: int, signatures: bytes) -> None:
