@@ -469,6 +469,48 @@ def test_a_catch_up_asks_for_ranges_peers_serve() -> None:
             CatchUp(["http://127.0.0.1:1"], blocks_per_request=bad)
 
 
+def test_the_next_range_travels_while_one_is_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a full range in hand, the next one is asked for before its blocks are applied: applying
+    the first block waits until the second range has been asked for, which, without asking ahead,
+    would only happen once the first range is applied. A short last range asks nothing more."""
+    import govchain.node.catchup as catchup_module
+
+    tip, per_range = 7, 3
+    asked: list[int] = []
+    second_asked = threading.Event()
+
+    def serve(request: httpx.Request) -> httpx.Response:
+        first = int(request.url.params["from"])
+        asked.append(first)
+        if first == 1 + per_range:
+            second_asked.set()
+        count = max(0, min(per_range, tip - first + 1))
+        blocks = [encode_full_block(FullBlock(b"h%d" % (first + i), [], [], None)) for i in range(count)]
+        return httpx.Response(200, content=catchup_module._array_head(count) + b"".join(blocks))
+
+    class FakeNode:
+        height = 0
+
+    class FakeFinality:
+        def certified(self, height: int) -> None:
+            pass
+
+    node = FakeNode()
+
+    def apply(_: Any, height: int, block: FullBlock) -> None:
+        assert block.header == b"h%d" % height and height == node.height + 1
+        if height == 1:
+            assert second_asked.wait(10), "the second range was not asked for ahead"
+        node.height = height
+
+    monkeypatch.setattr(catchup_module, "apply_served", apply)
+    catch_up = CatchUp(["http://peer"], blocks_per_request=per_range)
+    with httpx.Client(transport=httpx.MockTransport(serve)) as http:
+        last = catch_up._fetch_all(http, node, FakeFinality())  # type: ignore[arg-type]
+    assert last == tip and catch_up.fetched == tip
+    assert asked == [1, 4, 7, 8]  # 7 is a short range, so 8 is asked for only after it, and is empty
+
+
 def test_the_position_log_keeps_where_a_list_was_cut(tmp_path: Path) -> None:
     """A batch cut in the middle of a list resumes at (sequence, item): a catching-up peer that
     restarted at item 0 would cut the items already in the block again."""

@@ -36,6 +36,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -264,6 +265,8 @@ class CatchUp:
     done: threading.Event = field(default_factory=threading.Event)
     gaps: int = 0  # holes met in the stream while running, each followed by a catch-up
     _gap_height: int = -1  # this peer's height at the last hole
+    # the next range, asked for while this one is applied: (peer, first height, reply)
+    _ahead: tuple[str, int, Future[list[FullBlock]]] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.blocks_per_request <= MAX_RANGE_BLOCKS:
@@ -349,13 +352,39 @@ class CatchUp:
 
     def _fetch_all(self, http: httpx.Client, node: Node, finality: Finality) -> int:
         last_report = time.monotonic()
-        while self._fetch_next(http, node, finality):
-            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                last_report = time.monotonic()
-                log.info("catching up from peers: height %d (%d blocks fetched)", node.height, self.fetched)
+        with ThreadPoolExecutor(1, thread_name_prefix="govchain-catchup-fetch") as ahead:
+            try:
+                while self._fetch_next(http, node, finality, ahead):
+                    if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                        last_report = time.monotonic()
+                        log.info(
+                            "catching up from peers: height %d (%d blocks fetched)", node.height, self.fetched
+                        )
+            finally:
+                self._ahead = None  # a reply still on its way is not waited for by the next round
         return node.height
 
-    def _fetch_next(self, http: httpx.Client, node: Node, finality: Finality) -> bool:
+    def _range(
+        self, http: httpx.Client, peer: str, height: int, ahead: ThreadPoolExecutor
+    ) -> list[FullBlock]:
+        """The range from `height` on: the one asked for ahead if it matches, else asked for now.
+
+        A full range means the peer may well have more, so the next one is asked for at once, and
+        travels while this one is verified and executed."""
+        found = self._ahead
+        self._ahead = None
+        if found is not None and found[:2] == (peer, height):
+            blocks = found[2].result()  # a Refused raised there counts as this request's
+        else:
+            blocks = self._get_range(http, peer, height)
+        if len(blocks) == self.blocks_per_request:
+            after = height + len(blocks)
+            self._ahead = (peer, after, ahead.submit(self._get_range, http, peer, after))
+        return blocks
+
+    def _fetch_next(
+        self, http: httpx.Client, node: Node, finality: Finality, ahead: ThreadPoolExecutor
+    ) -> bool:
         """Apply the blocks after this peer's height from the first peer that serves a valid next one;
         False if none has it. A refused block ends that peer's range: the blocks before it stay
         applied (each was checked on its own), and the next request starts at the refused height."""
@@ -363,7 +392,7 @@ class CatchUp:
         for peer in list(self.peers):
             applied = 0
             try:
-                for block in self._get_range(http, peer, height):
+                for block in self._range(http, peer, height, ahead):
                     apply_served(node, height + applied, block)
                     applied += 1
                     self.fetched += 1
