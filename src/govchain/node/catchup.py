@@ -266,7 +266,7 @@ class CatchUp:
     gaps: int = 0  # holes met in the stream while running, each followed by a catch-up
     _gap_height: int = -1  # this peer's height at the last hole
     # the next range, asked for while this one is applied: (peer, first height, reply)
-    _ahead: tuple[str, int, Future[list[FullBlock]]] | None = None
+    _ahead: tuple[str, int, Future[list[FullBlock]]] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.blocks_per_request <= MAX_RANGE_BLOCKS:
@@ -361,7 +361,7 @@ class CatchUp:
                             "catching up from peers: height %d (%d blocks fetched)", node.height, self.fetched
                         )
             finally:
-                self._ahead = None  # a reply still on its way is not waited for by the next round
+                self._ahead = None  # a range asked for ahead is not carried into the next round
         return node.height
 
     def _range(
