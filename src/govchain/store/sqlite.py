@@ -173,8 +173,8 @@ class Store:
         for height, writes in c.execute(
             "SELECT height, writes FROM block_writes WHERE height > ? ORDER BY height", (merged,)
         ):
-            for key, value in cbor2.loads(writes):
-                state[bytes(key)] = (None if value is None else bytes(value), int(height))
+            for key, value in _decode_writes(writes):
+                state[key] = (value, int(height))
         ids: dict[bytes, int] = {}
         for tx_id, log_index, height in c.execute(
             "SELECT id, log_index, height FROM txs ORDER BY log_index DESC"
@@ -490,7 +490,7 @@ class Store:
     def state_changes(self, height: int) -> list[tuple[bytes, bytes | None]]:
         """What block `height` wrote, in key order (None: deleted): one block's slice of the history."""
         row = self._reader().execute("SELECT writes FROM block_writes WHERE height = ?", (height,)).fetchone()
-        return [] if row is None else [(k, v) for k, v in cbor2.loads(row[0])]
+        return [] if row is None else _decode_writes(row[0])
 
     def get_node(self, level: int, index: int) -> bytes | None:
         row = (
@@ -547,6 +547,11 @@ def _merge_in_order(
 def _encode_writes(writes: Iterable[tuple[bytes, bytes | None]]) -> bytes:
     """One block's writes as stored: a CBOR array of [key, value or null], in key order."""
     return cbor2.dumps([[k, v] for k, v in writes])
+
+
+def _decode_writes(data: bytes) -> list[tuple[bytes, bytes | None]]:
+    """A `block_writes` row back as [(key, value or None)], in key order."""
+    return [(k, v) for k, v in cbor2.loads(data)]
 
 
 def _prefix_upper_bound(prefix: bytes) -> bytes | None:
