@@ -34,7 +34,7 @@ def tune_node_process() -> None:
 
     A node runs several busy threads (executor, committer, stream reader, HTTP), so the
     default forces many GIL hand-offs. On a 4-organisation network on one 2-core machine,
-    20 ms cost less CPU per finalised transaction than 5 ms (README, "Performance"); it stays
+    20 ms cost less CPU per finalised transaction than 5 ms (docs/benchmarks.md); it stays
     far below block times, and threads waiting on I/O, SQLite or signature checks release
     the GIL anyway. `GOVCHAIN_GIL_INTERVAL_MS` overrides it, e.g. to compare settings.
     """
