@@ -87,15 +87,19 @@ def test_three_peers_one_stream(nats_url: str, tmp_path: Path, suite_name: str) 
             node.stop()
 
 
-async def _inject(url: str, items: list[tuple[str, bytes, str]]) -> None:
-    """Publish straight to the streams, bypassing every peer's admission (a faulty org could)."""
+async def _inject(url: str, items: list[tuple[str, bytes, str]]) -> list[int]:
+    """Publish straight to the streams, bypassing every peer's admission (a faulty org could);
+    the stream sequence of each message."""
     import nats
 
     nc = await nats.connect(url)
     js = nc.jetstream()
-    for subject, payload, msg_id in items:
-        await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})
+    seqs = [
+        (await js.publish(subject, payload, headers={"Nats-Msg-Id": msg_id})).seq
+        for subject, payload, msg_id in items
+    ]
     await nc.close()
+    return seqs
 
 
 @pytest.mark.slow
@@ -214,6 +218,103 @@ def test_faulty_publishers_cannot_get_bad_data_final(nats_url: str, tmp_path: Pa
             assert finality.final_height < node.height
             block = node.store.block(node.height)
             assert block is not None and len(codec.decode(block.signatures)) == 1  # its own only
+
+        # the evidence outlives a restart. A signature stored after it moves the resume point, but not
+        # past it: the peer reads the signature stream again from the first conflicting signature (not
+        # from its start), finds the divergence again, and signs nothing
+        tip = nodes[0].store.block(nodes[0].height)
+        assert tip is not None
+        late = sign_header(suite, peer_keys[1].private, peer_keys[1].public, tip.header)
+        payload = codec.encode(
+            {"h": tip.height, "header": tip.header, "key": peer_keys[1].public, "sig": late.signature}
+        )
+        asyncio.run(_inject(nats_url, [(finalities[0].subject, payload, "late")]))
+        wait_until(lambda: len(codec.decode(nodes[0].store.block(tip.height).signatures)) == 2)  # type: ignore[union-attr]
+        nodes[0].stop()
+        data = tmp_path / "peer1"
+        node, _, restarted = open_peer(data, default_registry(), stream_settings(data, (nats_url,), 1))
+        nodes[0] = node
+        node.start()
+        wait_until(lambda: restarted.diverged is not None)
+        assert restarted.diverged is not None and restarted.diverged.quorum_hash == fake
+        assert restarted.start_seq > 1
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+@pytest.mark.slow
+def test_a_restarted_peer_reads_the_signature_stream_from_its_resume_point(
+    nats_url: str, tmp_path: Path
+) -> None:
+    from govchain import codec
+
+    out = tmp_path / "cons"
+    init_consortium(out, 3, "intl", all_peers_sign=True)  # quorum 3 of 3: no block is final without org3
+    genesis = (out / GENESIS_FILE).read_bytes()
+    datas = [tmp_path / f"peer{index}" for index in (1, 2, 3)]
+    nodes: list[Node] = []
+    try:
+        for index, data in enumerate(datas, start=1):
+            adopt_genesis(data, genesis, KeyFile.load(out / f"org{index}" / "peer-key.json"))
+            node, _, finality = open_peer(data, default_registry(), stream_settings(data, (nats_url,), 1))
+            node.start()
+            nodes.append(node)
+        assert finality.start_seq == 1  # a new peer reads the whole stream
+        suite, chain = nodes[0].suite, nodes[0].genesis.chain_id
+        expiry = int(time.time() * 1000) + 60_000
+        admin = KeyFile.load(out / "org1" / "admin-key.json").keys
+        cert = Certificate.load((out / "org1" / "admin.pem").read_bytes()).der
+        enrol = make_tx(suite, admin, chain, "membership", "enroll", {"cert": cert}, expiry)
+
+        def anchor(label: bytes) -> SignedTx:
+            return make_tx(suite, admin, chain, "notary", "anchor", {"digest": suite.hash(label)}, expiry)
+
+        first = [enrol, anchor(b"a"), anchor(b"b")]
+        for tx in first:  # one block each
+            assert nodes[0].admit([tx.raw])[0].accepted
+            wait_until(lambda tx=tx: all(committed(n, [tx]) for n in nodes))
+        wait_until(lambda: all(n.final_height == n.height for n in nodes))
+        assert nodes[2].store.signature_resume_seq() > 1
+
+        # a valid signature for a height not committed yet is held in memory only: until that height
+        # commits, a restart must read the stream again from it
+        import asyncio
+        import dataclasses
+
+        from govchain.ledger.blocks import sign_header
+
+        ahead = dataclasses.replace(nodes[0].head.header, height=nodes[0].height + 3).encode()
+        keys = KeyFile.load(out / "org2" / "peer-key.json").keys
+        early = sign_header(suite, keys.private, keys.public, ahead)
+        payload = codec.encode(
+            {"h": nodes[0].height + 3, "header": ahead, "key": keys.public, "sig": early.signature}
+        )
+        (held,) = asyncio.run(_inject(nats_url, [(finality.subject, payload, "early")]))
+        block_c = anchor(b"c")  # a signature update after it stores the resume point
+        assert nodes[0].admit([block_c.raw])[0].accepted
+        wait_until(lambda: all(committed(n, [block_c]) for n in nodes))
+        wait_until(lambda: all(n.final_height == n.height for n in nodes))
+        resume = nodes[2].store.signature_resume_seq()
+        assert 1 < resume <= held
+        nodes[2].stop()
+
+        # without org3 nothing is final; org1's and org2's signatures of the new block wait in the stream
+        later = anchor(b"later")
+        assert nodes[1].admit([later.raw])[0].accepted
+        wait_until(lambda: all(committed(n, [later]) for n in nodes[:2]))
+        assert all(n.final_height < n.height for n in nodes[:2])
+
+        node, _, finality = open_peer(datas[2], default_registry(), stream_settings(datas[2], (nats_url,), 1))
+        nodes[2] = node
+        node.start()
+        assert finality.start_seq == resume  # not the stream's start
+        wait_until(lambda: all(n.final_height == n.height == nodes[0].height for n in nodes))
+        assert headers(nodes[0]) == headers(nodes[1]) == headers(nodes[2])
+        for n in nodes:  # every block holds every org's signature, the ones before the restart too
+            for h in range(1, n.height + 1):
+                block = n.store.block(h)
+                assert block is not None and len(codec.decode(block.signatures)) == 3
     finally:
         for node in nodes:
             node.stop()

@@ -19,6 +19,14 @@ subject `<prefix>-sig`), and reads every other peer's from it:
 
 Receipts are served only for final blocks (reason code `not_final` until then),
 so every receipt verifies offline with the quorum certificate it carries.
+
+A restarted peer does not read the whole signature stream again. With each
+signature update it stores, in the same database transaction, the stream
+sequence from which a restart must read: the oldest message whose content is
+not in the store. That is a signature waiting in memory for its block, or one
+over another header than ours (evidence of divergence, kept for good). Every
+earlier message is stored here or needed nowhere, so a restart reads only the
+stream's recent end, however long the chain.
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from dataclasses import dataclass
 
 from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from govchain import codec
 from govchain.ledger.blocks import HEADER_DOMAIN, Header, HeaderSignature
@@ -67,19 +75,29 @@ class Finality:
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
         # verified signatures for heights not committed here yet: height -> signer -> (header, sig)
-        self._early: dict[int, dict[bytes, tuple[bytes, HeaderSignature]]] = defaultdict(dict)
+        self._early: dict[int, dict[bytes, tuple[bytes, HeaderSignature, int]]] = defaultdict(dict)
         self._unsent: set[int] = set()  # heights whose own signature JetStream has not acknowledged yet
         self._wake: asyncio.Event | None = None
         self._sender_task: asyncio.Future[None] | None = None
         self._elsewhere: dict[tuple[int, bytes], set[bytes]] = defaultdict(set)  # other hashes' signers
+        # What a restart must read again (docstring): the stream sequences of the messages held in
+        # `_early`, by height, and of the first signature over another header than ours.
+        self._early_seq: dict[int, int] = {}
+        self._evidence_seq: int | None = None
+        self._read_to = 0  # every signature message up to this stream sequence has been handled
+        self.start_seq = 1  # where this peer started reading the signature stream
         registry = node.metrics.registry
         self._final_gauge = Gauge("govchain_final_height", "Highest block with a quorum", registry=registry)
         self._diverged_gauge = Gauge(
             "govchain_diverged", "1 if a quorum signed a header other than ours", registry=registry
         )
+        self._messages = Counter(
+            "govchain_signature_messages", "Header signature messages read from the stream", registry=registry
+        )
 
     def start(self, timeout: float = 30.0) -> None:
-        """Create the signature stream if needed, read it from the start, and sign each new block."""
+        """Create the signature stream if needed, read it from the stored resume point, and sign each
+        new block."""
         self.orderer.run(self._subscribe(timeout)).result(timeout + 5)
         self.orderer.run(self._start_sender()).result(timeout)
         self.node.add_listener(self._on_commit)
@@ -95,16 +113,27 @@ class Finality:
             duplicate_window=DUPLICATE_WINDOW_S,
         )
         deadline = time.monotonic() + timeout
+        resume = self.node.store.signature_resume_seq()
         while True:
             try:
-                await ensure_stream(js, config)
+                info = await ensure_stream(js, config)
+                # A stream that ends before the resume point is not the one it was saved for (made
+                # again): read all of it.
+                self.start_seq = resume if resume <= info.state.last_seq + 1 else 1
+                log.info(
+                    "reading header signatures from stream sequence %d (the stream has %d)",
+                    self.start_seq,
+                    info.state.last_seq,
+                )
                 await js.subscribe(
                     self.subject,
                     stream=self.stream,
                     cb=self._on_msg,
                     ordered_consumer=True,
                     idle_heartbeat=HEARTBEAT_S,
-                    config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL),
+                    config=ConsumerConfig(
+                        deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=self.start_seq
+                    ),
                     pending_msgs_limit=1_000_000,
                 )
                 return
@@ -132,6 +161,7 @@ class Finality:
             waiting = self._early.pop(event.height, {})
             if waiting:
                 self._offer(event.height, list(waiting.values()))
+            self._early_seq.pop(event.height, None)
         self._publish_own(event.height)
 
     def _publish_own(self, height: int) -> None:
@@ -189,8 +219,16 @@ class Finality:
     # --- everyone's signatures --------------------------------------------------------
 
     async def _on_msg(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        self._messages.inc()
         try:
-            value = codec.decode(msg.data)
+            await self._handle(seq, msg.data)
+        finally:
+            self._read_to = seq  # only now: a resume point saved meanwhile must not pass this message
+
+    async def _handle(self, seq: int, data: bytes) -> None:
+        try:
+            value = codec.decode(data)
             height, header = value["h"], value["header"]
             signature = HeaderSignature.from_value({"key": value["key"], "sig": value["sig"]})
             if type(height) is not int or Header.decode(header).height != height:
@@ -201,9 +239,9 @@ class Finality:
             return
         # Off the event loop, which also reads the ordering stream: storing the signature may wait for
         # the database while a block commits. Messages still go through one at a time, in order.
-        await asyncio.to_thread(self._accept, height, header, signature)
+        await asyncio.to_thread(self._accept, seq, height, header, signature)
 
-    def _accept(self, height: int, header: bytes, signature: HeaderSignature) -> None:
+    def _accept(self, seq: int, height: int, header: bytes, signature: HeaderSignature) -> None:
         """Verify one signature message's signature and keep it: stored if its height is committed here,
         else held until it is."""
         if not self.node.suite.verify(signature.signer, HEADER_DOMAIN + header, signature.signature):
@@ -213,9 +251,10 @@ class Finality:
             return
         with self._lock:
             if height > self.node.height:
-                self._early[height][signature.signer] = (header, signature)  # one per signer
+                self._early[height][signature.signer] = (header, signature, seq)  # one per signer
+                self._early_seq.setdefault(height, seq)
             else:
-                self._offer(height, [(header, signature)])
+                self._offer(height, [(header, signature, seq)])
 
     def _have(self, height: int, header: bytes, signer: bytes) -> bool:
         """This signer's signature of this very header is stored already (a restart re-reads the whole
@@ -229,9 +268,10 @@ class Finality:
             and any(s["key"] == signer for s in codec.decode(stored.signatures))
         )
 
-    def _offer(self, height: int, offers: list[tuple[bytes, HeaderSignature]]) -> None:
+    def _offer(self, height: int, offers: list[tuple[bytes, HeaderSignature, int]]) -> None:
         """Add signers' verified signatures over headers at a committed height, in one store update
-        (caller holds the lock). A signature over another header than ours counts toward divergence."""
+        (caller holds the lock), with the signature stream's resume point. A signature over another
+        header than ours counts toward divergence. Each offer carries its message's stream sequence."""
         stored = self.node.store.block(height)
         if stored is None:
             return
@@ -239,20 +279,28 @@ class Finality:
         current = codec.decode(stored.signatures)
         have = {s["key"] for s in current}
         added = False
-        for header, signature in offers:
+        for header, signature, seq in offers:
             if signature.signer not in signers:
                 continue
             block_hash = self.node.suite.hash(header)
             if block_hash != stored.hash:
                 self._count_elsewhere(height, stored.hash, block_hash, signature.signer)
+                if self._evidence_seq is None:
+                    self._evidence_seq = seq
             elif signature.signer not in have:
                 have.add(signature.signer)
                 current.append(signature.to_value())
                 added = True
         if added:
-            self.node.store.set_signatures(height, codec.encode(current))
+            self.node.store.set_signatures(height, codec.encode(current), self._resume_seq())
             if self._final(height, current):
                 self._mark_final(height)
+
+    def _resume_seq(self) -> int:
+        """Where a restart must read the signature stream again (caller holds the lock): messages
+        before it are stored, or needed nowhere. The one being handled may not be stored yet."""
+        handled = max(self._read_to, self.start_seq - 1)
+        return min(*self._early_seq.values(), self._evidence_seq or handled + 1, handled + 1)
 
     def _count_elsewhere(self, height: int, ours: bytes, other: bytes, signer: bytes) -> None:
         voters = self._elsewhere[(height, other)]

@@ -4,7 +4,7 @@
   is on disk, so a transaction acknowledged as committed survives kill -9 and power loss.
 - One writer connection (the block executor's thread); every other thread reads
   through its own connection, which WAL lets run beside the writer.
-- Tables: `meta` (genesis, schema version, merged height), `blocks`, `txs` (keyed by
+- Tables: `meta` (genesis, schema version, merged height, signature resume point), `blocks`, `txs` (keyed by
   their index in the chain's Merkle log, which is also their global order), `tx_ids`
   (transaction id -> log index), `state` (latest value of each key, with the height
   that wrote it), `block_writes` (every version: what each block wrote, one row per
@@ -329,16 +329,38 @@ class Store:
             self._active, self._merge = (), merge
             self._view = (frozen,)
 
-    def set_signatures(self, height: int, signatures: bytes) -> None:
-        """Replace a committed block's header signatures (finality adds peers' signatures later).
+    def set_signatures(self, height: int, signatures: bytes, resume_seq: int | None = None) -> None:
+        """Replace a committed block's header signatures (finality adds peers' signatures later),
+        and with them, in the same transaction, where the signature stream may be read again from
+        (`resume_seq`, see `signature_resume_seq`).
 
         Runs on the caller's own connection; SQLite serialises it with block commits. That
         connection does not wait for the disk (`synchronous=NORMAL`): the update survives a
-        crash of the process, and after a power loss the next block commit's sync or, failing
-        that, the signature stream (which a restarted peer reads again from its start) brings
-        the signatures back. A block itself is always on disk before its commit returns.
+        crash of the process. After a power loss the write-ahead log keeps a prefix of the
+        commits, so the stored resume point never runs ahead of the stored signatures, and the
+        signature stream, read again from there, brings back whatever was lost. A block itself
+        is always on disk before its commit returns.
         """
-        self._reader().execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
+        conn = self._reader()
+        if resume_seq is None:
+            conn.execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
+            conn.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('signature_resume_seq', ?)", (str(resume_seq).encode(),)
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def signature_resume_seq(self) -> int:
+        """The signature stream's sequence from which a restarted peer must read it again: every
+        message before it was about a height whose signatures are stored with a quorum, or needs
+        nothing here (node/finality.py). 1 (the whole stream) until finality saved one."""
+        return int(self.meta_get("signature_resume_seq") or b"1")
 
     # --- reads (any thread) -------------------------------------------------------
 
