@@ -566,3 +566,43 @@ async def _delete(url: str, stream: str, seq: int) -> None:
     nc = await nats.connect(url)
     await nc.jetstream().delete_msg(stream, seq)
     await nc.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("consortium", [False], indirect=True)
+def test_signatures_the_stream_lost_come_from_peers(consortium: Consortium) -> None:
+    """The signature stream purged: a new peer replays the ordering stream, but only its own signature
+    reaches its blocks. Once its finality stalls it asks the peers for theirs (passing over one that is
+    down), and keeps only valid signatures of the height's signers over its own header."""
+    first = consortium.peers[0][0]
+    asyncio.run(_purge(consortium.url, f"{consortium.peers[0][1].settings.stream}_SIGS"))
+    gone = f"http://127.0.0.1:{free_port()}"
+    catch_up = CatchUp([gone, *consortium.apis], stall_s=1.0)
+    node, finality = consortium.open(4, catch_up)
+    wait_until(lambda: node.height == first.height, 30)
+    wait_until(lambda: finality.final_height == node.height, 30)
+    assert catch_up.filled == node.height  # every block, from the peers
+    assert headers(node) == headers(first)
+    for height in range(1, node.height + 1):
+        block = node.store.block(height)
+        assert block is not None
+        stored = [HeaderSignature.from_value(s) for s in codec.decode(block.signatures)]
+        assert (
+            count_valid_signatures(node.suite, block.header, stored, node.genesis.signers) == len(stored) >= 3
+        )
+
+    # what a peer serves is checked like a stream message: a stranger's valid signature, a signer's
+    # forged one, or signatures over another header change nothing
+    block = node.store.block(1)
+    assert block is not None
+    stranger = node.suite.generate_keypair()
+    signer = node.genesis.signers[0]
+    served = [
+        sign_header(node.suite, stranger.private, stranger.public, block.header),
+        HeaderSignature(signer, b"\x02" * 64),
+    ]
+    assert finality.add_served(1, block.header, served)  # final already, and still
+    other = dataclasses.replace(Header.decode(block.header), state_root=b"\x07" * 32).encode()
+    assert not finality.add_served(1, other, served)
+    after = node.store.block(1)
+    assert after is not None and after.signatures == block.signatures

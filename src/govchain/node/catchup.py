@@ -17,6 +17,13 @@ up to `blocks_per_request` consecutive blocks per request; docs/protocol.md,
    one. Otherwise it is refused, the reason is logged and recorded, and the next
    peer is asked from that height on.
 
+The same peers also fill in signatures (`CatchUp.watch_finality`): when a
+committed block stays short of a quorum here for `stall_s` seconds, the stream
+lost or never carried some of its signature messages (limits or a purge on the
+signature stream, a peer that restarted without them). The peer then asks other
+peers for the signatures they store for it and keeps the valid ones over its own
+header, as if they had come from the stream.
+
 Then the peer must read the stream again, from where the batch after its last
 fetched block starts. That stream sequence is not in any header, so every peer
 records it per height (`stream-positions.db`) and serves it with the block. The
@@ -61,6 +68,7 @@ MAX_RANGE_BLOCKS = 256  # blocks one range request may ask for
 RANGE_BYTES = 8 * 1024 * 1024  # a range answer stops growing past this size (it always holds one block)
 BLOCKS_PER_REQUEST = 64  # what a catching-up peer asks for: one round trip per this many blocks
 DRAIN_TIMEOUT_S = 60.0  # after a hole in the stream: the wait for the blocks cut before it
+STALL_S = 10.0  # a committed block short of a quorum this long: ask peers for its signatures
 
 # reasons a served block is refused (logged, and kept in CatchUp.refusals)
 FORGED_CERTIFICATE = "forged_certificate"
@@ -264,6 +272,8 @@ class CatchUp:
     error: CatchUpFailed | None = None
     done: threading.Event = field(default_factory=threading.Event)
     gaps: int = 0  # holes met in the stream while running, each followed by a catch-up
+    stall_s: float = STALL_S
+    filled: int = 0  # blocks made final here by signatures that peers served
     _gap_height: int = -1  # this peer's height at the last hole
     # the next range, asked for while this one is applied: (peer, first height, reply)
     _ahead: tuple[str, int, Future[list[FullBlock]]] | None = field(default=None, init=False, repr=False)
@@ -295,6 +305,69 @@ class CatchUp:
             time.sleep(0.05)
         self._gap_height = node.height
         self._run_safely(node, orderer, finality)
+
+    def watch_finality(self, node: Node, finality: Finality) -> None:
+        """In the background while the node runs: ask peers for the signatures of a committed block
+        that stays short of a quorum here for `stall_s` seconds (see the module docstring)."""
+        if self.peers:
+            thread = threading.Thread(
+                target=self._watch, args=(node, finality), name="govchain-fill", daemon=True
+            )
+            thread.start()
+
+    def _watch(self, node: Node, finality: Finality) -> None:
+        seen, since = finality.final_height, time.monotonic()
+        while not node.stopped:
+            time.sleep(min(1.0, self.stall_s / 2))
+            if finality.final_height != seen or finality.final_height >= node.height:
+                seen, since = finality.final_height, time.monotonic()
+            elif time.monotonic() - since >= self.stall_s and finality.diverged is None:
+                try:
+                    self.fill_signatures(node, finality)
+                except Exception:  # a bug must not stop the node; the next stall tries again
+                    log.exception("filling in signatures from peers failed")
+                seen, since = finality.final_height, time.monotonic()
+
+    def fill_signatures(self, node: Node, finality: Finality) -> int:
+        """Ask each peer in turn for the signatures of the blocks from the first one not final here
+        up to this peer's height, while its answers make them final. Returns the blocks made final."""
+        made = 0
+        with httpx.Client(timeout=self.http_timeout) as http:
+            for peer in self.peers:
+                while not node.stopped and (height := finality.final_height + 1) <= node.height:
+                    try:
+                        header, signatures = self._get_signatures(http, peer, height)
+                    except Refused as exc:
+                        log.warning("no signatures for block %d from %s: %s", height, peer, exc)
+                        break
+                    if not finality.add_served(height, header, signatures):
+                        break  # that peer cannot make it final: ask the next one
+                    made += 1
+        if made:
+            self.filled += made
+            log.info("%d blocks made final with signatures served by peers", made)
+        return made
+
+    def _get_signatures(
+        self, http: httpx.Client, peer: str, height: int
+    ) -> tuple[bytes, list[HeaderSignature]]:
+        """A peer's stored header and signatures of one block (`GET /v1/blocks/{height}`)."""
+        try:
+            reply = http.get(f"{peer.rstrip('/')}/v1/blocks/{height}")
+        except httpx.HTTPError as exc:
+            raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
+        if reply.status_code != 200:
+            raise Refused(PEER_UNREACHABLE, f"HTTP {reply.status_code}")
+        try:
+            value = reply.json()
+            header = bytes.fromhex(value["header_cbor"])
+            signatures = [
+                HeaderSignature.from_value({"key": bytes.fromhex(s["key"]), "sig": bytes.fromhex(s["sig"])})
+                for s in value["signatures"]
+            ]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Refused(BAD_BLOCK, f"unreadable signatures: {exc!r}") from None
+        return header, signatures
 
     def begin(self, node: Node, orderer: JetStreamOrderer[SignedTx], finality: Finality) -> None:
         """Run in the background: the API answers meanwhile, with `catching_up` true."""

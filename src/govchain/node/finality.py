@@ -37,6 +37,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from nats.aio.msg import Msg
@@ -44,7 +45,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from prometheus_client import Counter, Gauge
 
 from govchain import codec
-from govchain.ledger.blocks import HEADER_DOMAIN, Header, HeaderSignature
+from govchain.ledger.blocks import HEADER_DOMAIN, Header, HeaderSignature, valid_signatures
 from govchain.ledger.signers import quorum
 from govchain.ledger.transactions import SignedTx
 from govchain.node.node import CommitEvent, Node
@@ -268,13 +269,25 @@ class Finality:
             and any(s["key"] == signer for s in codec.decode(stored.signatures))
         )
 
-    def _offer(self, height: int, offers: list[tuple[bytes, HeaderSignature, int]]) -> None:
+    def add_served(self, height: int, header: bytes, signatures: list[HeaderSignature]) -> bool:
+        """Signatures of a committed block that another peer served (node/catchup.py asks when a block
+        stays short of a quorum here: the stream lost or never had some messages). Only valid ones
+        over our own header are kept. True if the block is final here now."""
+        stored = self.node.store.block(height)
+        if stored is None or stored.header != header:
+            return False
+        valid = valid_signatures(self.node.suite, header, signatures, self.node.signers(height))
+        with self._lock:
+            return self._offer(height, [(header, signature, None) for signature in valid])
+
+    def _offer(self, height: int, offers: Sequence[tuple[bytes, HeaderSignature, int | None]]) -> bool:
         """Add signers' verified signatures over headers at a committed height, in one store update
         (caller holds the lock), with the signature stream's resume point. A signature over another
-        header than ours counts toward divergence. Each offer carries its message's stream sequence."""
+        header than ours counts toward divergence. Each offer carries its message's stream sequence
+        (None: served by a peer, over our header). True if the block is final here."""
         stored = self.node.store.block(height)
         if stored is None:
-            return
+            return False
         signers = self.node.signers(height)
         current = codec.decode(stored.signatures)
         have = {s["key"] for s in current}
@@ -285,16 +298,18 @@ class Finality:
             block_hash = self.node.suite.hash(header)
             if block_hash != stored.hash:
                 self._count_elsewhere(height, stored.hash, block_hash, signature.signer)
-                if self._evidence_seq is None:
+                if self._evidence_seq is None and seq is not None:
                     self._evidence_seq = seq
             elif signature.signer not in have:
                 have.add(signature.signer)
                 current.append(signature.to_value())
                 added = True
+        final = self._final(height, current)
         if added:
             self.node.store.set_signatures(height, codec.encode(current), self._resume_seq())
-            if self._final(height, current):
+            if final:
                 self._mark_final(height)
+        return final
 
     def _resume_seq(self) -> int:
         """Where a restart must read the signature stream again (caller holds the lock): messages

@@ -259,6 +259,10 @@ class Node:
         self._thread = threading.Thread(target=self._run, name="govchain-executor", daemon=True)
         self._thread.start()
 
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def stop(self) -> None:
         self._stop.set()
         self.orderer.close()

@@ -92,8 +92,10 @@ def open_peer(
                 "configure peers to catch up from",
             )
         finality.start(start_timeout)
-        if orderer.behind and catch_up is not None:
-            catch_up.begin(node, orderer, finality)
+        if catch_up is not None:
+            if orderer.behind:
+                catch_up.begin(node, orderer, finality)
+            catch_up.watch_finality(node, finality)
     except BaseException:
         node.stop()
         raise
