@@ -353,28 +353,28 @@ def test_contract_error_with_non_text_message_does_not_halt_node(data_dir: Path,
     assert n.error is None
 
 
-def test_signatures_and_their_resume_point_are_stored_together(data_dir: Path) -> None:
+def test_signatures_and_their_marks_are_stored_together(data_dir: Path) -> None:
     first = Node(data_dir, registry())
     try:
         store = first.store
-        assert store.signature_resume_seq() == 1  # none saved: the whole signature stream
+        assert store.mark("resume", 1) == 1  # none stored yet: the default
         block = store.block(0)
         assert block is not None
         signatures = codec.decode(block.signatures)
         more = codec.encode([*signatures, {"key": b"\x02" * 33, "sig": b"\x01" * 64}])
-        store.set_signatures(0, more, resume_seq=41)
-        store.set_signatures(0, more)  # without a resume point: the stored one stays
-        assert store.signature_resume_seq() == 41
+        store.set_signatures(0, more, {"resume": 41, "prefix": 0})
+        store.set_signatures(0, more)  # without marks: the stored ones stay
+        assert store.mark("resume", 1) == 41
         with pytest.raises(sqlite3.Error):  # a failed update stores neither, and ends its transaction
-            store.set_signatures(0, object(), resume_seq=99)  # type: ignore[arg-type]
-        assert store.signature_resume_seq() == 41
-        store.set_signatures(0, more, resume_seq=42)
-        assert store.signature_resume_seq() == 42
+            store.set_signatures(0, object(), {"resume": 99})  # type: ignore[arg-type]
+        assert store.mark("resume", 1) == 41
+        store.set_signatures(0, more, {"resume": 42})
+        assert store.mark("resume", 1) == 42
     finally:
         first.stop()
     second = Node(data_dir, registry())
     try:
-        assert second.store.signature_resume_seq() == 42
+        assert second.store.mark("resume", 1) == 42 and second.store.mark("prefix", -1) == 0
         reopened = second.store.block(0)
         assert reopened is not None and reopened.signatures == more
     finally:

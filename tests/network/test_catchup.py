@@ -606,3 +606,48 @@ def test_signatures_the_stream_lost_come_from_peers(consortium: Consortium) -> N
     assert not finality.add_served(1, other, served)
     after = node.store.block(1)
     assert after is not None and after.signatures == block.signatures
+
+
+async def _delete_signatures(url: str, stream: str, height: int) -> int:
+    """Delete every signature message for one height from the signature stream; how many there were."""
+    import nats
+
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    info = await js.stream_info(stream)
+    deleted = 0
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        message = await js.get_msg(stream, seq)
+        if codec.decode(message.data)["h"] == height:
+            await js.delete_msg(stream, seq)
+            deleted += 1
+    await nc.close()
+    return deleted
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("consortium", [False], indirect=True)
+def test_a_block_whose_signatures_the_stream_lost_is_filled_in_while_later_ones_are_final(
+    consortium: Consortium,
+) -> None:
+    """Only block 2's signature messages are gone: the new peer's later blocks become final from the
+    stream, but block 2 keeps its final prefix back, also across a restart, and that block's
+    signatures come from peers."""
+    first = consortium.peers[0][0]
+    stream = f"{consortium.peers[0][1].settings.stream}_SIGS"
+    assert asyncio.run(_delete_signatures(consortium.url, stream, 2)) == 3  # org1..org3 signed it
+    node, finality = consortium.open(4, CatchUp(consortium.apis, stall_s=3600.0))  # not filling yet
+    wait_until(lambda: node.height == first.height and finality.final_height == node.height, 30)
+    assert finality.final_prefix == 1  # block 2 has org4's own signature only
+    consortium.peers.pop()
+    node.stop()
+
+    catch_up = CatchUp(consortium.apis, stall_s=1.0)
+    node, finality = consortium.open(4, catch_up)
+    assert finality.final_prefix == 1  # the stored prefix, not "everything below the last final block"
+    wait_until(lambda: finality.final_prefix == node.height, 30)
+    assert catch_up.filled == 1
+    block = node.store.block(2)
+    assert block is not None
+    stored = [HeaderSignature.from_value(s) for s in codec.decode(block.signatures)]
+    assert count_valid_signatures(node.suite, block.header, stored, node.genesis.signers) >= 3

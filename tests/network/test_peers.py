@@ -248,6 +248,7 @@ def test_a_restarted_peer_reads_the_signature_stream_from_its_resume_point(
     nats_url: str, tmp_path: Path
 ) -> None:
     from govchain import codec
+    from govchain.node.finality import RESUME_SEQ
 
     out = tmp_path / "cons"
     init_consortium(out, 3, "intl", all_peers_sign=True)  # quorum 3 of 3: no block is final without org3
@@ -275,7 +276,7 @@ def test_a_restarted_peer_reads_the_signature_stream_from_its_resume_point(
             assert nodes[0].admit([tx.raw])[0].accepted
             wait_until(lambda tx=tx: all(committed(n, [tx]) for n in nodes))
         wait_until(lambda: all(n.final_height == n.height for n in nodes))
-        assert nodes[2].store.signature_resume_seq() > 1
+        assert nodes[2].store.mark(RESUME_SEQ, 1) > 1
 
         # a valid signature for a height not committed yet is held in memory only: until that height
         # commits, a restart must read the stream again from it
@@ -295,7 +296,7 @@ def test_a_restarted_peer_reads_the_signature_stream_from_its_resume_point(
         assert nodes[0].admit([block_c.raw])[0].accepted
         wait_until(lambda: all(committed(n, [block_c]) for n in nodes))
         wait_until(lambda: all(n.final_height == n.height for n in nodes))
-        resume = nodes[2].store.signature_resume_seq()
+        resume = nodes[2].store.mark(RESUME_SEQ, 1)
         assert 1 < resume <= held
         nodes[2].stop()
 

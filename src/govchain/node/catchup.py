@@ -17,8 +17,9 @@ up to `blocks_per_request` consecutive blocks per request; docs/protocol.md,
    one. Otherwise it is refused, the reason is logged and recorded, and the next
    peer is asked from that height on.
 
-The same peers also fill in signatures (`CatchUp.watch_finality`): when a
-committed block stays short of a quorum here for `stall_s` seconds, the stream
+The same peers also fill in signatures (`CatchUp.watch_finality`): when the
+first committed block short of a quorum here stays so for `stall_s` seconds
+(`Finality.final_prefix` does not move, even if later blocks become final), the stream
 lost or never carried some of its signature messages (limits or a purge on the
 signature stream, a peer that restarted without them). The peer then asks other
 peers for the signatures they store for it and keeps the valid ones over its own
@@ -316,25 +317,26 @@ class CatchUp:
             thread.start()
 
     def _watch(self, node: Node, finality: Finality) -> None:
-        seen, since = finality.final_height, time.monotonic()
+        seen, since = finality.final_prefix, time.monotonic()
         while not node.stopped:
             time.sleep(min(1.0, self.stall_s / 2))
-            if finality.final_height != seen or finality.final_height >= node.height:
-                seen, since = finality.final_height, time.monotonic()
+            if finality.final_prefix != seen or finality.final_prefix >= node.height:
+                seen, since = finality.final_prefix, time.monotonic()
             elif time.monotonic() - since >= self.stall_s and finality.diverged is None:
                 try:
                     self.fill_signatures(node, finality)
                 except Exception:  # a bug must not stop the node; the next stall tries again
                     log.exception("filling in signatures from peers failed")
-                seen, since = finality.final_height, time.monotonic()
+                seen, since = finality.final_prefix, time.monotonic()
 
     def fill_signatures(self, node: Node, finality: Finality) -> int:
         """Ask each peer in turn for the signatures of the blocks from the first one not final here
-        up to this peer's height, while its answers make them final. Returns the blocks made final."""
+        on, while its answers make them final (`final_prefix` skips those final already). Returns the
+        blocks made final."""
         made = 0
         with httpx.Client(timeout=self.http_timeout) as http:
             for peer in self.peers:
-                while not node.stopped and (height := finality.final_height + 1) <= node.height:
+                while not node.stopped and (height := finality.final_prefix + 1) <= node.height:
                     try:
                         header, signatures = self._get_signatures(http, peer, height)
                     except Refused as exc:

@@ -54,6 +54,9 @@ from govchain.ordering.jetstream import DUPLICATE_WINDOW_S, HEARTBEAT_S, JetStre
 log = logging.getLogger("govchain.finality")
 
 REPUBLISH_DEPTH = 1000  # on start, re-announce our signatures for up to this many non-final blocks
+# stored with the signatures (Store.set_signatures), so they never run ahead of them
+RESUME_SEQ = "signature_resume_seq"  # where a restart reads the signature stream again
+FINAL_PREFIX = "final_prefix"  # every block up to this height has a quorum stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,11 @@ class Finality:
         self.subject = f"{settings.subject_prefix}-sig"  # outside the ordering stream's subjects
         self.replicas = settings.replicas
         self.final_height = 0
+        # Every block up to `final_prefix` has a quorum stored here; `_final_above` holds the final
+        # heights past it. A block short of its signatures keeps the prefix back even while later
+        # blocks become final: what node/catchup.py watches to fill it in.
+        self.final_prefix = 0
+        self._final_above: set[int] = set()
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
         # verified signatures for heights not committed here yet: height -> signer -> (header, sig)
@@ -114,7 +122,7 @@ class Finality:
             duplicate_window=DUPLICATE_WINDOW_S,
         )
         deadline = time.monotonic() + timeout
-        resume = self.node.store.signature_resume_seq()
+        resume = self.node.store.mark(RESUME_SEQ, 1)
         while True:
             try:
                 info = await ensure_stream(js, config)
@@ -146,16 +154,28 @@ class Finality:
     # --- our own signatures -----------------------------------------------------------
 
     def _catch_up_own(self) -> None:
-        """After a restart: mark what is final already, and re-announce our signatures for the rest."""
-        for height in range(self.node.height, max(self.node.height - REPUBLISH_DEPTH, 0), -1):
+        """After a restart: mark what is final already, and re-announce our signatures for the rest.
+
+        The blocks up to the stored final prefix are final; each one after it is looked at. A store
+        without a stored prefix (from before it was kept) counts every block below the highest final
+        one within `REPUBLISH_DEPTH` as final."""
+        top = self.node.height
+        stored_prefix = self.node.store.mark(FINAL_PREFIX, -1)
+        with self._lock:
+            self.final_prefix = max(stored_prefix, 0)
+        for height in range(top, max(top - REPUBLISH_DEPTH, self.final_prefix), -1):
             stored = self.node.store.block(height)
             if stored is None:
                 break
             if self._final(height, codec.decode(stored.signatures)):
                 with self._lock:
+                    if stored_prefix < 0:
+                        self.final_prefix = height
                     self._mark_final(height)
-                break
-            self._publish_own(height)
+                if stored_prefix < 0:
+                    break
+            else:
+                self._publish_own(height)
 
     def _on_commit(self, event: CommitEvent) -> None:
         with self._lock:
@@ -305,10 +325,13 @@ class Finality:
                 current.append(signature.to_value())
                 added = True
         final = self._final(height, current)
+        if final:
+            self._advance_prefix(height)
         if added:
-            self.node.store.set_signatures(height, codec.encode(current), self._resume_seq())
-            if final:
-                self._mark_final(height)
+            marks = {RESUME_SEQ: self._resume_seq(), FINAL_PREFIX: self.final_prefix}
+            self.node.store.set_signatures(height, codec.encode(current), marks)
+        if final:  # announced once stored: a receipt asked for at once finds the certificate
+            self._mark_final(height)
         return final
 
     def _resume_seq(self) -> int:
@@ -350,7 +373,15 @@ class Finality:
         signers = set(self.node.signers(height))
         return len({s["key"] for s in signatures} & signers) >= quorum(len(signers))
 
+    def _advance_prefix(self, height: int) -> None:
+        if height > self.final_prefix:
+            self._final_above.add(height)
+            while self.final_prefix + 1 in self._final_above:
+                self.final_prefix += 1
+                self._final_above.discard(self.final_prefix)
+
     def _mark_final(self, height: int) -> None:
+        self._advance_prefix(height)
         if height > self.final_height:
             self.final_height = height
             self._final_gauge.set(height)

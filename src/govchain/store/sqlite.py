@@ -4,7 +4,7 @@
   is on disk, so a transaction acknowledged as committed survives kill -9 and power loss.
 - One writer connection (the block executor's thread); every other thread reads
   through its own connection, which WAL lets run beside the writer.
-- Tables: `meta` (genesis, schema version, merged height, signature resume point), `blocks`, `txs` (keyed by
+- Tables: `meta` (genesis, schema version, merged height, finality's marks), `blocks`, `txs` (keyed by
   their index in the chain's Merkle log, which is also their global order), `tx_ids`
   (transaction id -> log index), `state` (latest value of each key, with the height
   that wrote it), `block_writes` (every version: what each block wrote, one row per
@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import groupby
@@ -329,38 +329,37 @@ class Store:
             self._active, self._merge = (), merge
             self._view = (frozen,)
 
-    def set_signatures(self, height: int, signatures: bytes, resume_seq: int | None = None) -> None:
+    def set_signatures(self, height: int, signatures: bytes, marks: Mapping[str, int] | None = None) -> None:
         """Replace a committed block's header signatures (finality adds peers' signatures later),
-        and with them, in the same transaction, where the signature stream may be read again from
-        (`resume_seq`, see `signature_resume_seq`).
+        and with them, in the same transaction, the caller's `marks`: numbers kept in `meta` that
+        describe the stored signatures (node/finality.py: where to read the signature stream again
+        after a restart, and up to which height every block is final).
 
         Runs on the caller's own connection; SQLite serialises it with block commits. That
         connection does not wait for the disk (`synchronous=NORMAL`): the update survives a
         crash of the process. After a power loss the write-ahead log keeps a prefix of the
-        commits, so the stored resume point never runs ahead of the stored signatures, and the
-        signature stream, read again from there, brings back whatever was lost. A block itself
-        is always on disk before its commit returns.
+        commits, so the stored marks never run ahead of the stored signatures they describe. A
+        block itself is always on disk before its commit returns.
         """
         conn = self._reader()
-        if resume_seq is None:
+        if not marks:
             conn.execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("UPDATE blocks SET signatures = ? WHERE height = ?", (signatures, height))
-            conn.execute(
-                "INSERT OR REPLACE INTO meta VALUES ('signature_resume_seq', ?)", (str(resume_seq).encode(),)
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", [(k, str(v).encode()) for k, v in marks.items()]
             )
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
 
-    def signature_resume_seq(self) -> int:
-        """The signature stream's sequence from which a restarted peer must read it again: every
-        message before it was about a height whose signatures are stored with a quorum, or needs
-        nothing here (node/finality.py). 1 (the whole stream) until finality saved one."""
-        return int(self.meta_get("signature_resume_seq") or b"1")
+    def mark(self, key: str, default: int) -> int:
+        """A number `set_signatures` stored with the signatures (`default` until one was)."""
+        value = self.meta_get(key)
+        return default if value is None else int(value)
 
     # --- reads (any thread) -------------------------------------------------------
 
