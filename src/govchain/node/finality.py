@@ -107,10 +107,12 @@ class Finality:
     def start(self, timeout: float = 30.0) -> None:
         """Create the signature stream if needed, read it from the stored resume point, and sign each
         new block."""
+        unfinished = self._restore()  # before any signature is stored with the final prefix
         self.orderer.run(self._subscribe(timeout)).result(timeout + 5)
         self.orderer.run(self._start_sender()).result(timeout)
         self.node.add_listener(self._on_commit)
-        self._catch_up_own()
+        for height in unfinished:  # re-announce our signatures of the blocks not final yet
+            self._publish_own(height)
 
     async def _subscribe(self, timeout: float) -> None:
         js = self.orderer.jetstream
@@ -153,29 +155,29 @@ class Finality:
 
     # --- our own signatures -----------------------------------------------------------
 
-    def _catch_up_own(self) -> None:
-        """After a restart: mark what is final already, and re-announce our signatures for the rest.
+    def _restore(self) -> list[int]:
+        """After a restart: mark what is final already; the heights of the blocks that are not.
 
-        The blocks up to the stored final prefix are final; each one after it is looked at. A store
-        without a stored prefix (from before it was kept) counts every block below the highest final
-        one within `REPUBLISH_DEPTH` as final."""
+        The blocks up to the stored final prefix are final; each one after it (up to
+        `REPUBLISH_DEPTH`) is looked at. A store without a stored prefix (from before it was kept)
+        counts every block below the highest final one within that depth as final."""
         top = self.node.height
         stored_prefix = self.node.store.mark(FINAL_PREFIX, -1)
-        with self._lock:
-            self.final_prefix = max(stored_prefix, 0)
+        self.final_prefix = max(stored_prefix, 0)
+        unfinished = []
         for height in range(top, max(top - REPUBLISH_DEPTH, self.final_prefix), -1):
             stored = self.node.store.block(height)
             if stored is None:
                 break
-            if self._final(height, codec.decode(stored.signatures)):
-                with self._lock:
-                    if stored_prefix < 0:
-                        self.final_prefix = height
-                    self._mark_final(height)
-                if stored_prefix < 0:
-                    break
+            if not self._final(height, codec.decode(stored.signatures)):
+                unfinished.append(height)
+            elif stored_prefix < 0:
+                self.final_prefix = height
+                self._mark_final(height)
+                break
             else:
-                self._publish_own(height)
+                self._mark_final(height)
+        return unfinished
 
     def _on_commit(self, event: CommitEvent) -> None:
         with self._lock:
@@ -278,8 +280,9 @@ class Finality:
                 self._offer(height, [(header, signature, seq)])
 
     def _have(self, height: int, header: bytes, signer: bytes) -> bool:
-        """This signer's signature of this very header is stored already (a restart re-reads the whole
-        signature stream): no need to verify it again. A signature over another header is still checked."""
+        """This signer's signature of this very header is stored already (a restart reads the stream
+        again from its resume point): no need to verify it again. A signature over another header is
+        still checked."""
         if height > self.node.height:
             return False
         stored = self.node.store.block(height)
