@@ -639,6 +639,9 @@ def test_a_block_whose_signatures_the_stream_lost_is_filled_in_while_later_ones_
     node, finality = consortium.open(4, CatchUp(consortium.apis, stall_s=3600.0))  # not filling yet
     wait_until(lambda: node.height == first.height and finality.final_height == node.height, 30)
     assert finality.final_prefix == 1  # block 2 has org4's own signature only
+    registry = node.metrics.registry  # what `govchain network status` shows as "final (gap at 2)"
+    assert registry.get_sample_value("govchain_final_prefix") == 1
+    assert registry.get_sample_value("govchain_final_height") == node.height
     consortium.peers.pop()
     node.stop()
 

@@ -396,3 +396,13 @@ def test_init_refuses_a_block_time_out_of_range(tmp_path: Path, value: str) -> N
     )
     assert result.exit_code == 2 and "invalid_block_time" in result.output
     assert not out.exists()  # refused before anything is written
+
+
+def test_status_shows_a_block_short_of_signatures_below_the_final_height() -> None:
+    from govchain.cli.network import _final
+
+    row: dict[str, Any] = {"final_height": 9, "final_prefix": 9}
+    assert _final(row) == "9"
+    assert _final({**row, "final_prefix": 4}) == "9 (gap at 5)"
+    assert _final({**row, "final_prefix": None}) == "9"
+    assert _final({"final_height": None, "final_prefix": None}) == "-"

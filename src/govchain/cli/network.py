@@ -152,7 +152,7 @@ def network_status(
             r["org"],
             r["api"].rsplit(":", 1)[-1],
             "-" if r["height"] is None else str(r["height"]),
-            "-" if r["final_height"] is None else str(r["final_height"]),
+            _final(r),
             "-" if r["lag"] is None else str(r["lag"]),
             "-" if r["pending"] is None else str(r["pending"]),
             (r["latest_hash"] or "-")[:12],
@@ -164,6 +164,14 @@ def network_status(
     _warn_rotation(network, directory)
     if view is not None:
         _print_cluster(view)
+
+
+def _final(row: dict[str, Any]) -> str:
+    """The final height, and the first block below it still short of a quorum, if any."""
+    final, prefix = row["final_height"], row["final_prefix"]
+    if final is None:
+        return "-"
+    return str(final) if prefix is None or prefix >= final else f"{final} (gap at {prefix + 1})"
 
 
 def _warn_rotation(network: Network, directory: Path) -> None:

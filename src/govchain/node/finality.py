@@ -100,6 +100,9 @@ class Finality:
         self._diverged_gauge = Gauge(
             "govchain_diverged", "1 if a quorum signed a header other than ours", registry=registry
         )
+        self._prefix_gauge = Gauge(
+            "govchain_final_prefix", "Every block up to this height has a quorum stored", registry=registry
+        )
         self._messages = Counter(
             "govchain_signature_messages", "Header signature messages read from the stream", registry=registry
         )
@@ -164,6 +167,7 @@ class Finality:
         top = self.node.height
         stored_prefix = self.node.store.mark(FINAL_PREFIX, -1)
         self.final_prefix = max(stored_prefix, 0)
+        self._prefix_gauge.set(self.final_prefix)
         unfinished = []
         for height in range(top, max(top - REPUBLISH_DEPTH, self.final_prefix), -1):
             stored = self.node.store.block(height)
@@ -382,6 +386,7 @@ class Finality:
             while self.final_prefix + 1 in self._final_above:
                 self.final_prefix += 1
                 self._final_above.discard(self.final_prefix)
+            self._prefix_gauge.set(self.final_prefix)
 
     def _mark_final(self, height: int) -> None:
         self._advance_prefix(height)

@@ -634,6 +634,7 @@ def status(network: Network) -> list[dict[str, Any]]:
             "pending": None,
             "healthy": False,
             "final_height": None,
+            "final_prefix": None,  # every block up to it is final there (one short of signatures stops it)
             "diverged": None,
             "catching_up": None,
             "error": None,  # why the peer stopped, as it reports it (a reason code where it has one)
@@ -654,7 +655,8 @@ def status(network: Network) -> list[dict[str, Any]]:
             )
             metrics = _metrics(httpx.get(f"{node.api_url}/metrics", timeout=2.0).text)
             row.update(
-                final_height=int(metrics.get("govchain_final_height", 0)),
+                final_height=(final := int(metrics.get("govchain_final_height", 0))),
+                final_prefix=int(metrics.get("govchain_final_prefix", final)),  # an older peer: no gaps shown
                 diverged=metrics.get("govchain_diverged", 0) > 0,
             )
         except (httpx.HTTPError, ValueError, KeyError):
