@@ -354,10 +354,7 @@ class CatchUp:
         self, http: httpx.Client, peer: str, height: int
     ) -> tuple[bytes, list[HeaderSignature]]:
         """A peer's stored header and signatures of one block (`GET /v1/blocks/{height}`)."""
-        try:
-            reply = http.get(f"{peer.rstrip('/')}/v1/blocks/{height}")
-        except httpx.HTTPError as exc:
-            raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
+        reply = _ask(http, peer, f"/v1/blocks/{height}")
         if reply.status_code != 200:
             raise Refused(PEER_UNREACHABLE, f"HTTP {reply.status_code}")
         try:
@@ -491,13 +488,7 @@ class CatchUp:
         """Up to `blocks_per_request` blocks from `height` on (none: that peer is not that far).
 
         A peer of an earlier version, which serves one block per request only, is asked that way."""
-        try:
-            reply = http.get(
-                f"{peer.rstrip('/')}/v1/blocks/full",
-                params={"from": height, "count": self.blocks_per_request},
-            )
-        except httpx.HTTPError as exc:
-            raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
+        reply = _ask(http, peer, "/v1/blocks/full", {"from": height, "count": self.blocks_per_request})
         if reply.status_code in (400, 404, 422):  # no range requests there
             one = self._get(http, peer, height)
             return [] if one is None else [one]
@@ -512,10 +503,7 @@ class CatchUp:
         return blocks
 
     def _get(self, http: httpx.Client, peer: str, height: int) -> FullBlock | None:
-        try:
-            reply = http.get(f"{peer.rstrip('/')}/v1/blocks/{height}/full")
-        except httpx.HTTPError as exc:
-            raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
+        reply = _ask(http, peer, f"/v1/blocks/{height}/full")
         if reply.status_code == 404:
             return None
         if reply.status_code != 200:
@@ -549,6 +537,14 @@ class CatchUp:
             )
         next_seq, next_item = found[0]
         return Position(height, header.time, next_seq, next_item)
+
+
+def _ask(http: httpx.Client, peer: str, path: str, params: dict[str, int] | None = None) -> httpx.Response:
+    """One GET to a peer's API; a peer that cannot be reached is `peer_unreachable`."""
+    try:
+        return http.get(f"{peer.rstrip('/')}{path}", params=params)
+    except httpx.HTTPError as exc:
+        raise Refused(PEER_UNREACHABLE, str(exc) or type(exc).__name__) from None
 
 
 def _stored_header(node: Node, height: int) -> bytes:
