@@ -159,28 +159,35 @@ class Finality:
     # --- our own signatures -----------------------------------------------------------
 
     def _restore(self) -> list[int]:
-        """After a restart: mark what is final already; the heights of the blocks that are not.
+        """After a restart: mark what is final already; the heights of the blocks that are not (the
+        last `REPUBLISH_DEPTH` blocks at most, whose signatures this peer announces again).
 
-        The blocks up to the stored final prefix are final; each one after it (up to
-        `REPUBLISH_DEPTH`) is looked at. A store without a stored prefix (from before it was kept)
-        counts every block below the highest final one within that depth as final."""
+        The blocks up to the stored final prefix are final, and each one after it is looked at (the
+        prefix lags only by blocks that became final without a signature update, e.g. fetched with
+        their certificates). A store without a stored prefix (from before it was kept) counts every
+        block below the highest final one within `REPUBLISH_DEPTH` as final."""
         top = self.node.height
         stored_prefix = self.node.store.mark(FINAL_PREFIX, -1)
         self.final_prefix = max(stored_prefix, 0)
         self._prefix_gauge.set(self.final_prefix)
+        if stored_prefix < 0:
+            heights: range = range(top, max(top - REPUBLISH_DEPTH, 0), -1)
+        else:
+            heights = range(self.final_prefix + 1, top + 1)
         unfinished = []
-        for height in range(top, max(top - REPUBLISH_DEPTH, self.final_prefix), -1):
+        for height in heights:
             stored = self.node.store.block(height)
             if stored is None:
                 break
             if not self._final(height, codec.decode(stored.signatures)):
-                unfinished.append(height)
-            elif stored_prefix < 0:
+                if height > top - REPUBLISH_DEPTH:
+                    unfinished.append(height)
+                continue
+            if stored_prefix < 0:
                 self.final_prefix = height
-                self._mark_final(height)
+            self._mark_final(height)
+            if stored_prefix < 0:
                 break
-            else:
-                self._mark_final(height)
         return unfinished
 
     def _on_commit(self, event: CommitEvent) -> None:
