@@ -83,15 +83,14 @@ class Finality:
         self._final_above: set[int] = set()
         self.diverged: Divergence | None = None
         self._lock = threading.Lock()
-        # verified signatures for heights not committed here yet: height -> signer -> (header, sig)
+        # verified signatures for heights not committed here: height -> signer -> (header, sig, stream seq)
         self._early: dict[int, dict[bytes, tuple[bytes, HeaderSignature, int]]] = defaultdict(dict)
         self._unsent: set[int] = set()  # heights whose own signature JetStream has not acknowledged yet
         self._wake: asyncio.Event | None = None
         self._sender_task: asyncio.Future[None] | None = None
         self._elsewhere: dict[tuple[int, bytes], set[bytes]] = defaultdict(set)  # other hashes' signers
-        # What a restart must read again (docstring): the stream sequences of the messages held in
-        # `_early`, by height, and of the first signature over another header than ours.
-        self._early_seq: dict[int, int] = {}
+        # What a restart must read again (docstring), besides the messages held in `_early`: the stream
+        # sequence of the first signature over another header than ours.
         self._evidence_seq: int | None = None
         self._read_to = 0  # every signature message up to this stream sequence has been handled
         self.start_seq = 1  # where this peer started reading the signature stream
@@ -182,12 +181,12 @@ class Finality:
             if not self._final(height, codec.decode(stored.signatures)):
                 if height > top - REPUBLISH_DEPTH:
                     unfinished.append(height)
-                continue
-            if stored_prefix < 0:
+            elif stored_prefix < 0:  # the highest final block: everything below counts as final
                 self.final_prefix = height
-            self._mark_final(height)
-            if stored_prefix < 0:
+                self._mark_final(height)
                 break
+            else:
+                self._mark_final(height)
         return unfinished
 
     def _on_commit(self, event: CommitEvent) -> None:
@@ -195,7 +194,6 @@ class Finality:
             waiting = self._early.pop(event.height, {})
             if waiting:
                 self._offer(event.height, list(waiting.values()))
-            self._early_seq.pop(event.height, None)
         self._publish_own(event.height)
 
     def _publish_own(self, height: int) -> None:
@@ -286,7 +284,6 @@ class Finality:
         with self._lock:
             if height > self.node.height:
                 self._early[height][signature.signer] = (header, signature, seq)  # one per signer
-                self._early_seq.setdefault(height, seq)
             else:
                 self._offer(height, [(header, signature, seq)])
 
@@ -316,7 +313,7 @@ class Finality:
 
     def _offer(self, height: int, offers: Sequence[tuple[bytes, HeaderSignature, int | None]]) -> bool:
         """Add signers' verified signatures over headers at a committed height, in one store update
-        (caller holds the lock), with the signature stream's resume point. A signature over another
+        (caller holds the lock), with finality's marks (resume point, final prefix). A signature over another
         header than ours counts toward divergence. Each offer carries its message's stream sequence
         (None: served by a peer, over our header). True if the block is final here."""
         stored = self.node.store.block(height)
@@ -352,7 +349,8 @@ class Finality:
         """Where a restart must read the signature stream again (caller holds the lock): messages
         before it are stored, or needed nowhere. The one being handled may not be stored yet."""
         handled = max(self._read_to, self.start_seq - 1)
-        return min(*self._early_seq.values(), self._evidence_seq or handled + 1, handled + 1)
+        held = (seq for waiting in self._early.values() for _, _, seq in waiting.values())
+        return min(*held, self._evidence_seq or handled + 1, handled + 1)
 
     def _count_elsewhere(self, height: int, ours: bytes, other: bytes, signer: bytes) -> None:
         voters = self._elsewhere[(height, other)]
